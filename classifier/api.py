@@ -1,0 +1,177 @@
+"""The intake blueprint: /predict, /predict/batch, /model, /health, /ready.
+
+Requests are validated by pydantic models, which flask-openapi3 also turns into the OpenAPI
+document. Every prediction is stored before the answer is sent: if the database cannot take it,
+the client gets a 503 and may retry; a 200 always means the prediction is on record.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import text as sql
+from sqlalchemy.exc import SQLAlchemyError
+
+from .db import PredictionRecord, new_id, utcnow
+from .errors import ApiError
+from .metrics import record_predictions
+from .text import mask_personal
+
+intake = Tag(name="intake", description="Routing of new complaints, for intake systems (X-API-Key)")
+ops = Tag(name="operations", description="Health, readiness and model metadata")
+api = APIBlueprint("api", __name__, abp_tags=[intake])
+SECURITY = [{"api_key": []}]
+
+
+class Complaint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(description="The complaint as the citizen wrote it", examples=["Lampu PJU di Jl. Daan Mogot mati"])
+    external_id: str | None = Field(None, max_length=200, description="The intake system's own id of the complaint")
+    metadata: dict[str, Any] | None = Field(None, description="Free key/value data stored with the prediction")
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[Complaint] = Field(min_length=1, description="Complaints to route; at most LAKSA_MAX_BATCH")
+
+
+class Alternative(BaseModel):
+    label: str
+    name: str
+    confidence: float
+
+
+class CategoryOut(BaseModel):
+    label: str
+    name: str
+    confidence: float
+    alternatives: list[Alternative]
+
+
+class OpdOut(BaseModel):
+    code: str
+    name: str
+    confidence: float
+    alternatives: list[Alternative]
+
+
+class PredictionOut(BaseModel):
+    prediction_id: str
+    external_id: str | None = None
+    category: CategoryOut
+    opd: OpdOut
+    needs_review: bool
+    reasons: list[str]
+    model_version: str
+
+
+class BatchOut(BaseModel):
+    items: list[PredictionOut]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+    fields: list[dict] | None = None
+
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 413: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+
+
+@api.post("/predict", summary="Route one complaint", security=SECURITY, responses={200: PredictionOut, **ERRORS})
+def predict(body: Complaint):
+    return _route([body])[0]
+
+
+@api.post("/predict/batch", summary="Route several complaints in one call", security=SECURITY,
+          responses={200: BatchOut, **ERRORS})
+def predict_batch(body: Batch):
+    limit = current_app.config["LAKSA_MAX_BATCH"]
+    if len(body.items) > limit:
+        raise ApiError(422, "batch_too_large", f"at most {limit} items per batch, got {len(body.items)}",
+                       [{"field": "items", "problem": f"more than {limit} items"}])
+    return {"items": _route(body.items)}
+
+
+def _route(complaints: list[Complaint]) -> list[dict]:
+    limit = current_app.config["LAKSA_MAX_TEXT_CHARS"]
+    too_long = [i for i, c in enumerate(complaints) if len(c.text) > limit]
+    if too_long:
+        fields = [{"field": "text" if len(complaints) == 1 else f"items.{i}.text",
+                   "problem": f"longer than {limit} characters"} for i in too_long]
+        raise ApiError(422, "text_too_long", f"text is limited to {limit} characters", fields)
+    served = current_app.extensions["laksa_models"].current()
+    predictions = served.model.predict([c.text for c in complaints])
+    records = [_record(c, p, served.version) for c, p in zip(complaints, predictions)]
+    try:
+        with current_app.extensions["laksa_sessions"].begin() as session:
+            session.add_all(records)
+    except SQLAlchemyError:
+        current_app.logger.exception("could not store predictions")
+        raise ApiError(503, "storage_unavailable", "the prediction could not be stored; retry later") from None
+    record_predictions(predictions)
+    return [_answer(r, p) for r, p in zip(records, predictions)]
+
+
+def _record(complaint: Complaint, prediction, version: str) -> PredictionRecord:
+    opd_alternatives = prediction.opd.alternatives
+    return PredictionRecord(
+        id=new_id(), created_at=utcnow(), api_key=g.api_key_name, external_id=complaint.external_id,
+        text=mask_personal(complaint.text), request_metadata=complaint.metadata,
+        category=prediction.category.label, category_confidence=prediction.category.confidence,
+        opd=prediction.opd.label, opd_confidence=prediction.opd.confidence,
+        opd_margin=prediction.opd.confidence - (opd_alternatives[0]["confidence"] if opd_alternatives else 0.0),
+        alternatives={"category": prediction.category.alternatives, "opd": opd_alternatives},
+        reasons=prediction.reasons, needs_review=prediction.needs_review, model_version=version)
+
+
+def _answer(record: PredictionRecord, prediction) -> dict:
+    category, opd = prediction.category, prediction.opd
+    return {"prediction_id": record.id, "external_id": record.external_id,
+            "category": {"label": category.label, "name": category.name, "confidence": category.confidence,
+                         "alternatives": category.alternatives},
+            "opd": {"code": opd.label, "name": opd.name, "confidence": opd.confidence,
+                    "alternatives": opd.alternatives},
+            "needs_review": prediction.needs_review, "reasons": prediction.reasons,
+            "model_version": record.model_version}
+
+
+@api.get("/health", summary="The process is alive", tags=[ops])
+def health():
+    return {"status": "ok"}
+
+
+@api.get("/ready", summary="Model loaded and database reachable (else 503)", tags=[ops])
+def ready():
+    checks = {"model": "ok", "database": "ok"}
+    try:
+        current_app.extensions["laksa_models"].current()
+    except Exception as error:  # any failure to serve a model means not ready
+        checks["model"] = str(error)
+    try:
+        with current_app.extensions["laksa_sessions"]() as session:
+            session.execute(sql("SELECT 1"))
+    except SQLAlchemyError as error:
+        checks["database"] = type(error).__name__
+    ok = all(value == "ok" for value in checks.values())
+    return {"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503
+
+
+@api.get("/model", summary="The served model: version, labels, thresholds, evaluation figures", tags=[ops])
+def model_info():
+    served = current_app.extensions["laksa_models"].current()
+    card = served.card
+    return {"version": served.version, "created_at": card.get("created_at"), "labels": card.get("labels"),
+            "thresholds": card.get("thresholds"), "target_precision": card.get("params", {}).get("target_precision"),
+            "validation": card.get("validation"), "data": {k: card.get("data", {}).get(k) for k in
+                                                            ("rows", "sha256", "split", "validation_rows")},
+            "libraries": card.get("libraries")}

@@ -1,0 +1,33 @@
+"""What the data team's command lines share: column options, the registry option, error exits."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .dataset import COLUMNS
+from .errors import DataError
+from .registry import REGISTRY_DIR, Registry, load_registry
+
+
+def add_column_options(parser: argparse.ArgumentParser) -> None:
+    for name in COLUMNS:
+        flag = name.replace("_", "-")
+        parser.add_argument(f"--{flag}-column", dest=f"{name}_column", default=name, metavar="NAME",
+                            help=f"column holding '{name}' (default: {name})")
+    parser.add_argument("--registry", default=str(REGISTRY_DIR),
+                        help="folder with opds.csv and categories.csv that labels must come from")
+    parser.add_argument("--no-registry", action="store_true",
+                        help="accept any labels (data from another city, e.g. benchmarks)")
+
+
+def column_map(args: argparse.Namespace) -> dict[str, str]:
+    return {name: getattr(args, f"{name}_column") for name in COLUMNS}
+
+
+def load_registry_option(args: argparse.Namespace) -> Registry | None:
+    return None if args.no_registry else load_registry(args.registry)
+
+
+def fail(error: DataError | Exception, code: int = 2) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return code

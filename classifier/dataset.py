@@ -1,0 +1,136 @@
+"""Loading and validating labelled complaint CSVs; de-duplication; time and random splits."""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .registry import Registry
+
+COLUMNS = ("id", "text", "category", "opd", "created_at")
+LABELS = ("category", "opd")
+
+
+def csv_files(path: Path | str) -> list[Path]:
+    """A CSV file, or the CSV files directly inside a folder, in name order."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.csv") if p.is_file())
+        if not files:
+            raise DataError("folder holds no .csv file", file=str(path))
+        return files
+    if not path.is_file():
+        raise DataError("no such file or folder", file=str(path))
+    return [path]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8",
+                        file=str(path), row=line) from None
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"not a readable CSV: {error}", file=str(path)) from None
+
+
+def load_labelled(path: Path | str, columns: dict[str, str] | None = None, registry: Registry | None = None,
+                  require_labels: tuple[str, ...] = LABELS) -> pd.DataFrame:
+    """Read and validate one CSV or a folder of them into columns id,text,category,opd,created_at.
+
+    `columns` maps our column names to the file's (e.g. {"text": "isi_laporan"}). Labels in
+    `require_labels` must be present and non-empty; other label columns may be absent or empty
+    (an evaluation file may carry only OPDs). With a registry, OPD and category codes must exist in it.
+    Every row keeps `source` ("file:row") so that later errors can point at it.
+    """
+    columns = {name: (columns or {}).get(name, name) for name in COLUMNS}
+    frames = [_validate(_read_csv(file), file, columns, registry, require_labels) for file in csv_files(path)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _validate(frame: pd.DataFrame, file: Path, columns: dict[str, str], registry: Registry | None,
+              require_labels: tuple[str, ...]) -> pd.DataFrame:
+    required = ["text", *require_labels]
+    missing = [columns[name] for name in required if columns[name] not in frame.columns]
+    if missing:
+        raise DataError(f"missing column(s) {', '.join(missing)}; found {', '.join(frame.columns)}",
+                        file=str(file), row=1)
+    out = pd.DataFrame({name: frame[source].str.strip() if source in frame.columns else ""
+                        for name, source in columns.items()})
+    rows = np.arange(len(out)) + 2  # the header is row 1
+    for name in required:
+        empty = out[name] == ""
+        if empty.any():
+            raise DataError("empty value", file=str(file), row=int(rows[empty.to_numpy().argmax()]), column=columns[name])
+    if registry is not None:
+        for name, known in (("opd", registry.opds), ("category", registry.categories)):
+            unknown = (out[name] != "") & ~out[name].isin(list(known))
+            if unknown.any():
+                index = int(unknown.to_numpy().argmax())
+                raise DataError(f"{name} {out[name].iloc[index]!r} is not in the registry (data/registry/)",
+                                file=str(file), row=int(rows[index]), column=columns[name])
+    out["created_at"] = _parse_times(out["created_at"], file, rows, columns["created_at"])
+    if (out["id"] == "").all():
+        out["id"] = [f"{file.stem}-{row}" for row in rows]
+    out["source"] = [f"{file}:{row}" for row in rows]
+    return out
+
+
+def _parse_times(values: pd.Series, file: Path, rows: np.ndarray, column: str) -> pd.Series:
+    parsed = pd.to_datetime(values.where(values != ""), errors="coerce", format="mixed", utc=True)
+    bad = parsed.isna() & (values != "")
+    if bad.any():
+        index = int(bad.to_numpy().argmax())
+        raise DataError(f"not a date/time: {values.iloc[index]!r}", file=str(file), row=int(rows[index]), column=column)
+    return parsed
+
+
+def drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep one row per text (case and spacing ignored): the latest by created_at, then by position.
+
+    Later rows win, so a correction made by an operator replaces an older label for the same text.
+    """
+    key = frame["text"].str.lower().str.split().str.join(" ")
+    order = frame.assign(_key=key, _pos=np.arange(len(frame))).sort_values(["created_at", "_pos"], na_position="first")
+    kept = order.drop_duplicates("_key", keep="last").sort_values("_pos").drop(columns=["_key", "_pos"])
+    return kept.reset_index(drop=True), len(frame) - len(kept)
+
+
+def split(frame: pd.DataFrame, valid_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Hold out the latest `valid_fraction` by created_at, or a seeded random share when there are no dates."""
+    n_valid = max(1, int(round(len(frame) * valid_fraction)))
+    if frame["created_at"].notna().all():
+        ordered = frame.sort_values("created_at", kind="stable")
+        return ordered.iloc[:-n_valid], ordered.iloc[-n_valid:], "time"
+    shuffled = frame.sample(frac=1.0, random_state=seed)
+    return shuffled.iloc[n_valid:], shuffled.iloc[:n_valid], "random"
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A SHA-256 over texts and labels, recorded in the model card to identify the training data."""
+    digest = hashlib.sha256()
+    for row in frame[["text", "category", "opd"]].itertuples(index=False):
+        digest.update("\x1f".join(row).encode("utf-8") + b"\x1e")
+    return digest.hexdigest()
+
+
+def near_duplicates(texts: list[str], threshold: float = 0.8, chunk: int = 1000) -> list[tuple[int, int, float]]:
+    """Pairs of texts whose character 3-5-gram TF-IDF cosine similarity exceeds `threshold`."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5)).fit_transform(texts)
+    pairs = []
+    for start in range(0, matrix.shape[0], chunk):
+        block = (matrix[start:start + chunk] @ matrix.T).tocoo()
+        for i, j, value in zip(block.row + start, block.col, block.data):
+            if i < j and value > threshold:
+                pairs.append((int(i), int(j), float(value)))
+    return pairs

@@ -1,0 +1,146 @@
+"""SQLAlchemy tables and sessions: predictions, overrides, review claims, API keys, operators.
+
+The schema is created and changed only by the Alembic migrations in `classifier/migrations/`
+(`upgrade()` below); SQLite (WAL) is the embedded default, PostgreSQL the choice for several
+workers or hosts.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine,
+                        event, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict: JSON, list: JSON}
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of a 256-bit random key
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PredictionRecord(Base):
+    __tablename__ = "predictions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    api_key: Mapped[str] = mapped_column(String(100))  # key name, or "env:<first 8 hex of its hash>"
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    text: Mapped[str] = mapped_column(Text)  # personal numbers masked before storing
+    request_metadata: Mapped[dict | None] = mapped_column(default=None)
+    category: Mapped[str] = mapped_column(String(100))
+    category_confidence: Mapped[float] = mapped_column(Float)
+    opd: Mapped[str] = mapped_column(String(50), index=True)
+    opd_confidence: Mapped[float] = mapped_column(Float)
+    opd_margin: Mapped[float] = mapped_column(Float)  # top-1 minus top-2 confidence: review order tie-break
+    alternatives: Mapped[dict] = mapped_column()
+    reasons: Mapped[list] = mapped_column()
+    needs_review: Mapped[bool] = mapped_column(Boolean, index=True)
+    model_version: Mapped[str] = mapped_column(String(64))
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # "operator" or "admin"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OverrideRecord(Base):
+    """Append-only: an operator's confirmation or correction of a prediction."""
+
+    __tablename__ = "overrides"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(ForeignKey("predictions.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    operator: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(10))  # "confirm" or "override"
+    category: Mapped[str] = mapped_column(String(100))  # effective labels after this action
+    opd: Mapped[str] = mapped_column(String(50), index=True)
+    previous_category: Mapped[str] = mapped_column(String(100))
+    previous_opd: Mapped[str] = mapped_column(String(50))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReviewClaim(Base):
+    """Who is working on a prediction in the review queue, until when."""
+
+    __tablename__ = "review_claims"
+    prediction_id: Mapped[str] = mapped_column(ForeignKey("predictions.id"), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+Index("ix_predictions_review", PredictionRecord.needs_review, PredictionRecord.opd_confidence)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at `url` to the newest schema with Alembic."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_api_key(sessions: sessionmaker, name: str) -> str:
+    """Store a new intake key (hashed) and return it; it is shown once and never stored in clear."""
+    key = secrets.token_urlsafe(32)
+    with sessions.begin() as session:
+        session.add(ApiKey(name=name, key_hash=hash_key(key)))
+    return key
+
+
+def find_api_key(sessions: sessionmaker, key: str) -> str | None:
+    """The name of an active stored key, or None."""
+    with sessions() as session:
+        return session.scalar(select(ApiKey.name).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))

@@ -1,0 +1,73 @@
+"""Errors the command lines and the service turn into clear messages instead of stack traces."""
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """Bad input data, located by file, row (1-based, header is row 1) and column where known."""
+
+    def __init__(self, message: str, file: str | None = None, row: int | None = None, column: str | None = None):
+        self.message, self.file, self.row, self.column = message, file, row, column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = [f"file {self.file}"] if self.file else []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column:
+            where.append(f"column '{self.column}'")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ApiError(Exception):
+    """An HTTP error answered as JSON: {"error": code, "message": ..., "fields": [{"field", "problem"}]}."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[dict] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+    def body(self) -> dict:
+        body = {"error": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+def install_error_handlers(app) -> None:
+    """Every error leaves as JSON naming the problem; never an HTML page or a stack trace."""
+    from flask import jsonify, request
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return jsonify(error.body()), error.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        code = (error.name or "error").lower().replace(" ", "_")
+        body = {"error": code, "message": error.description}
+        if error.code == 405:
+            body["message"] = f"{request.method} is not allowed on {request.path}"
+        return jsonify(body), error.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        app.logger.exception("unhandled error")
+        return jsonify({"error": "internal_error", "message": "an unexpected error occurred; it has been logged"}), 500
+
+    @app.before_request
+    def _require_json_body():
+        if request.method == "POST" and request.path.startswith("/predict") and request.get_json(silent=True) is None:
+            raise ApiError(400, "invalid_json", "the body must be a JSON object (Content-Type: application/json)",
+                           [{"field": "body", "problem": "not valid JSON"}])
+
+    app.validation_error_callback = _validation_error
+
+
+def _validation_error(error):
+    """pydantic's errors as [{"field": "items.0.text", "problem": "..."}] with status 422."""
+    from flask import jsonify, make_response
+
+    fields = [{"field": ".".join(str(part) for part in item["loc"]) or "body", "problem": item["msg"]}
+              for item in error.errors()]
+    message = "; ".join(f"{f['field']}: {f['problem']}" for f in fields)
+    return make_response(jsonify({"error": "validation_error", "message": message, "fields": fields}), 422)

@@ -1,0 +1,55 @@
+"""Prometheus metrics: requests by endpoint and status, latencies, predictions by OPD, reviews, model.
+
+Under gunicorn every worker is a process, so counters live in PROMETHEUS_MULTIPROC_DIR (set by
+gunicorn.conf.py) and /metrics aggregates them; without it (tests, flask run) the default
+in-process registry is used.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+                               multiprocess)
+
+REQUESTS = Counter("laksa_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
+LATENCY = Histogram("laksa_http_request_seconds", "HTTP request latency", ["endpoint"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+PREDICTIONS = Counter("laksa_predictions_total", "Stored predictions by routed OPD", ["opd"])
+NEEDS_REVIEW = Counter("laksa_predictions_needs_review_total", "Stored predictions flagged for review")
+MODEL = Gauge("laksa_model_info", "The served model version (value 1)", ["version"], multiprocess_mode="liveall")
+
+
+def record_predictions(predictions) -> None:
+    for prediction in predictions:
+        PREDICTIONS.labels(prediction.opd.label).inc()
+        if prediction.needs_review:
+            NEEDS_REVIEW.inc()
+
+
+def set_model_version(version: str) -> None:
+    MODEL.clear()
+    MODEL.labels(version).set(1)
+
+
+def install_metrics(app: Flask) -> None:
+    @app.before_request
+    def _start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _count(response):
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            from prometheus_client import REGISTRY as registry
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

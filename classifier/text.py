@@ -1,0 +1,148 @@
+"""Indonesian complaint text normalisation: masking, slang, tokenisation, Sastrawi stemming.
+
+Every step is switchable through `TextConfig` so that the ablation benchmark can measure what
+each one is worth. The slang dictionary and the stem overrides are data files under
+`data/lexicon/`, loaded once here.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon"
+
+# Masks are plain letter tokens so that they survive tokenisation and become features.
+URL_TOKEN, EMAIL_TOKEN, PHONE_TOKEN, NIK_TOKEN, NUMBER_TOKEN = "xurlx", "xemailx", "xtelpx", "xnikx", "xnomorx"
+
+_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|id|co\.id|go\.id|net|org)(?:/\S*)?\b")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# +62 / 62 / 0 followed by 8, then 7-11 more digits, with optional separators.
+_PHONE = re.compile(r"(?<!\d)(?:\+?62|0)[\s.-]?8\d{1,3}(?:[\s.-]?\d{2,4}){2,4}(?!\d)")
+_NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
+_LONG_NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
+# Masks already applied by an upstream export, such as "[TELP]" or "[NIK]".
+_PRE_MASKED = {"[email]": EMAIL_TOKEN, "[telp]": PHONE_TOKEN, "[nik]": NIK_TOKEN, "[nomor]": NUMBER_TOKEN,
+               "[url]": URL_TOKEN}
+_PRE_MASKED_RE = re.compile("|".join(re.escape(k) for k in _PRE_MASKED))
+_REPEATS = re.compile(r"([a-z])\1{2,}")
+_TOKEN = re.compile(r"[a-z]+|\d+")
+_REDUPLICATION = re.compile(r"\b([a-z]{2,})(?:-\1|2)\b")  # jalan-jalan, rumah2 -> jalan, rumah
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Which normalisation steps run. Defaults are the ones the ablation keeps."""
+
+    unicode_nfkc: bool = True
+    mask_personal: bool = True
+    collapse_repeats: bool = True
+    reduplication: bool = True
+    slang: bool = True
+    stem: bool = True
+    drop_numbers: bool = True
+    stem_cache_size: int = 200_000
+
+
+def load_pairs(path: Path) -> dict[str, str]:
+    """Read a two-column lexicon CSV (header row, key then value) into a dict."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        next(rows, None)
+        return {row[0].strip().lower(): row[1].strip().lower() for row in rows if len(row) >= 2 and row[0].strip()}
+
+
+def mask_personal(text: str) -> str:
+    """Replace URLs, e-mails, phone numbers, NIKs and other long numbers by mask tokens.
+
+    Used both for features and for what the service stores, so a stored text never holds them.
+    """
+    text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)  # before URLs: "warga@gmail.com" holds a domain
+    text = _URL.sub(f" {URL_TOKEN} ", text)
+    text = _PHONE.sub(f" {PHONE_TOKEN} ", text)
+    text = _NIK.sub(f" {NIK_TOKEN} ", text)
+    return _LONG_NUMBER.sub(f" {NUMBER_TOKEN} ", text)
+
+
+class TextNormalizer:
+    """Turns a raw complaint into a cleaned string (`clean`) and stemmed tokens (`tokens`).
+
+    Picklable: the stemmer and its bounded cache are rebuilt after loading.
+    """
+
+    def __init__(self, config: TextConfig | None = None, lexicon_dir: Path | None = None):
+        self.config = config or TextConfig()
+        lexicon_dir = Path(lexicon_dir or LEXICON_DIR)
+        self.slang = load_pairs(lexicon_dir / "slang.csv") if self.config.slang else {}
+        self.stem_overrides = load_pairs(lexicon_dir / "stem_overrides.csv") if self.config.stem else {}
+        self._build_stemmer()
+
+    def _build_stemmer(self) -> None:
+        if not self.config.stem:
+            self._stem = lambda word: word
+            return
+        from Sastrawi.Dictionary.ArrayDictionary import ArrayDictionary
+        from Sastrawi.Stemmer.Stemmer import Stemmer
+        from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+        # The dictionary-backed Stemmer itself, not the factory's CachedStemmer, whose cache grows
+        # without bound; `stem_word` skips the per-call text normalisation we already did.
+        stemmer = Stemmer(ArrayDictionary(StemmerFactory().get_words()))
+        overrides = self.stem_overrides
+
+        @functools.lru_cache(maxsize=self.config.stem_cache_size)
+        def stem(word: str) -> str:
+            return overrides.get(word) or stemmer.stem_word(word) or word
+
+        self._stem = stem
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_stem", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._build_stemmer()
+
+    def clean(self, text: str) -> str:
+        """Normalised, masked, lowercased text with slang expanded; not stemmed."""
+        return " ".join(self._words(text))
+
+    def tokens(self, text: str) -> list[str]:
+        """Stemmed tokens of `text`, for word n-gram features and for explanations."""
+        return [self._stem(word) for word in self._words(text)]
+
+    def stem(self, word: str) -> str:
+        return self._stem(word)
+
+    def _words(self, text: str) -> list[str]:
+        config = self.config
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        if config.unicode_nfkc:
+            text = unicodedata.normalize("NFKC", text)
+        text = text.lower()
+        if config.mask_personal:
+            text = _PRE_MASKED_RE.sub(lambda m: f" {_PRE_MASKED[m.group(0)]} ", text)
+            text = mask_personal(text)
+        if config.collapse_repeats:
+            text = _REPEATS.sub(r"\1", text)
+        if config.reduplication:
+            text = _REDUPLICATION.sub(r"\1", text)
+        words = []
+        for token in _TOKEN.findall(text):
+            if config.drop_numbers and token.isdigit():
+                continue
+            expanded = self.slang.get(token)
+            if expanded:
+                words.extend(expanded.split())
+            else:
+                words.append(token)
+        return words
+
+    def describe(self) -> dict:
+        return {**asdict(self.config), "slang_entries": len(self.slang), "stem_overrides": len(self.stem_overrides)}

@@ -1,0 +1,116 @@
+"""Train a routing model: `python -m classifier.train --data PATH --out DIR`.
+
+PATH is a CSV file or a folder of CSV files with columns id,text,category,opd,created_at (other
+names can be mapped with --text-column and friends). The newest --valid-fraction of rows (by
+created_at; random with --seed when dates are missing) calibrates the confidences and sets the
+review thresholds, then the model is refitted on everything. DIR receives model.joblib, card.json
+and report/, atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .cli import add_column_options, column_map, fail, load_registry_option
+from .dataset import drop_duplicates, fingerprint, load_labelled, split
+from .errors import DataError
+from .model import HEADS, RareLabelWarning, RoutingModel
+from .models_store import save_model_dir
+from .report import write_report
+from .text import TextConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m classifier.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="labelled CSV file or folder of CSV files")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--config", help="JSON file of RoutingModel parameters (see card.json 'params')")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the random split when rows have no dates")
+    parser.add_argument("--valid-fraction", type=float, default=0.15, help="share held out for calibration")
+    parser.add_argument("--target-precision", type=float, help="precision of auto-routed complaints (default 0.95)")
+    parser.add_argument("--no-refit", action="store_true", help="keep the model fitted without the validation rows")
+    add_column_options(parser)
+    return parser
+
+
+def model_from_config(path: str | None, target_precision: float | None) -> RoutingModel:
+    params = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+    if "text_config" in params:
+        params["text_config"] = TextConfig(**params["text_config"])
+    if target_precision is not None:
+        params["target_precision"] = target_precision
+    return RoutingModel(**params)
+
+
+def fit_on_frame(model: RoutingModel, frame, valid_fraction: float = 0.15, seed: int = 0, label_names=None,
+                 refit: bool = True, progress=None):
+    """Split `frame` (newest rows for validation) and fit `model`; return (model, train_rows, valid_rows, kind)."""
+    train_rows, valid_rows, split_kind = split(frame, valid_fraction, seed)
+    model.fit(train_rows["text"], train_rows["category"], train_rows["opd"], times=train_rows["created_at"],
+              valid=(valid_rows["text"], valid_rows["category"], valid_rows["opd"], valid_rows["created_at"]),
+              label_names=label_names, refit=refit, progress=progress)
+    return model, train_rows, valid_rows, split_kind
+
+
+def train(args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    registry = load_registry_option(args)
+    with tqdm(total=5, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
+        bar.set_postfix_str("load data")
+        frame = load_labelled(args.data, column_map(args), registry)
+        frame, duplicates = drop_duplicates(frame)
+        bar.update()
+        model = model_from_config(args.config, args.target_precision)
+        names = ({"category": {c: v.name for c, v in registry.categories.items()},
+                  "opd": {c: v.name for c, v in registry.opds.items()}} if registry else None)
+
+        def progress(message: str) -> None:
+            bar.set_postfix_str(message)
+            bar.update()
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RareLabelWarning)
+            model, train_rows, valid_rows, split_kind = fit_on_frame(
+                model, frame, args.valid_fraction, args.seed, names, not args.no_refit, progress)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
+        validation = model.validation_predictions_
+        card = {
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "data": {"path": str(args.data), "sha256": fingerprint(frame), "rows": len(frame),
+                     "duplicates_removed": duplicates, "split": split_kind, "train_rows": len(train_rows),
+                     "validation_rows": len(valid_rows), "seed": args.seed,
+                     "counts": {head: frame[head].value_counts().to_dict() for head in HEADS}},
+            **model.describe(),
+            "training_seconds": round(time.perf_counter() - started, 1),
+        }
+        bar.set_postfix_str("write")
+        save_model_dir(model, card, args.out, lambda tmp: write_report(
+            tmp / "report", model.classes_, validation["probs"], validation["targets"], model.thresholds_))
+        bar.update()
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        card = train(args)
+    except DataError as error:
+        return fail(error)
+    summary = {head: {k: round(v, 4) for k, v in card["validation"][head].items() if isinstance(v, float)}
+               for head in HEADS}
+    print(f"model written to {args.out} ({card['data']['rows']} rows, {card['training_seconds']} s)")
+    print(json.dumps({"validation": summary}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

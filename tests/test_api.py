@@ -1,0 +1,121 @@
+"""The intake contract through Flask's test client, against SQLite and PostgreSQL."""
+import pytest
+from sqlalchemy import func, select
+
+from classifier.db import PredictionRecord
+from conftest import API_KEY
+
+KEY = {"X-API-Key": API_KEY}
+
+
+def stored(app):
+    with app.extensions["laksa_sessions"]() as session:
+        return session.scalars(select(PredictionRecord)).all()
+
+
+def test_predict_answers_the_contract_and_stores_the_prediction(app, client):
+    response = client.post("/predict", json={"text": "Ada ular sanca masuk rumah, hub 0812-3456-7890",
+                                             "external_id": "laksa-77", "metadata": {"channel": "app"}}, headers=KEY)
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert set(body) >= {"prediction_id", "category", "opd", "needs_review", "reasons", "model_version"}
+    assert body["opd"]["code"] == "DAMKAR" and body["opd"]["name"].startswith("Dinas Pemadam")
+    assert len(body["opd"]["alternatives"]) == 3 and 0 < body["category"]["confidence"] <= 1
+    [record] = stored(app)
+    assert record.id == body["prediction_id"] and record.external_id == "laksa-77"
+    assert "0812" not in record.text and "xtelpx" in record.text  # stored masked
+    assert record.opd == "DAMKAR" and record.model_version == body["model_version"]
+    assert record.request_metadata == {"channel": "app"} and record.api_key.startswith("env:")
+
+
+def test_batch_routes_and_stores_each_item(app, client):
+    items = [{"text": t} for t in ("air pdam mati", "sampah numpuk di tps", "ktp belum jadi")]
+    response = client.post("/predict/batch", json={"items": items}, headers=KEY)
+    assert response.status_code == 200
+    assert [i["opd"]["code"] for i in response.json["items"]] == ["PDAM", "DLH", "DISDUKCAPIL"]
+    assert len(stored(app)) == 3
+
+
+@pytest.mark.parametrize("headers, error", [({}, "missing_api_key"), ({"X-API-Key": "nope"}, "invalid_api_key")])
+def test_wrong_or_missing_key_is_401(client, headers, error):
+    response = client.post("/predict", json={"text": "lampu mati"}, headers=headers)
+    assert response.status_code == 401 and response.json["error"] == error
+    assert response.json["fields"][0]["field"] == "X-API-Key"
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({}, 422, "text"),
+    ({"text": "   "}, 422, "text"),
+    ({"text": 42}, 422, "text"),
+    ({"text": "ok", "metadata": "x"}, 422, "metadata"),
+    ({"text": "ok", "extra": 1}, 422, "extra"),
+    ({"text": "x" * 10_001}, 422, "text"),
+])
+def test_invalid_bodies_name_the_field(app, client, body, status, field):
+    response = client.post("/predict", json=body, headers=KEY)
+    assert response.status_code == status, response.json
+    assert response.json["fields"][0]["field"] == field and response.json["fields"][0]["problem"]
+    assert stored(app) == []
+
+
+def test_non_json_body_is_400(client):
+    response = client.post("/predict", data="text=lampu", headers={**KEY, "Content-Type": "text/plain"})
+    assert response.status_code == 400 and response.json["error"] == "invalid_json"
+    response = client.post("/predict", data="{not json", headers={**KEY, "Content-Type": "application/json"})
+    assert response.status_code == 400
+
+
+def test_batch_too_large_and_body_too_large(app, client):
+    response = client.post("/predict/batch", json={"items": [{"text": "lampu mati"}] * 101}, headers=KEY)
+    assert response.status_code == 422 and response.json["error"] == "batch_too_large"
+    response = client.post("/predict", json={"text": "a" * (3 * 1024 * 1024)}, headers=KEY)
+    assert response.status_code == 413 and response.is_json
+    assert stored(app) == []
+
+
+def test_unknown_route_and_wrong_method_are_json(client):
+    assert client.get("/nope").status_code == 404 and client.get("/nope").json["error"] == "not_found"
+    response = client.get("/predict", headers=KEY)
+    assert response.status_code == 405 and response.is_json
+
+
+def test_storage_failure_is_503_and_nothing_is_claimed(app, client):
+    engine = app.extensions["laksa_sessions"].kw["bind"]
+    with engine.begin() as connection:  # the table the prediction must go to is gone
+        connection.exec_driver_sql("ALTER TABLE predictions RENAME TO predictions_away")
+    try:
+        response = client.post("/predict", json={"text": "lampu jalan mati"}, headers=KEY)
+        assert response.status_code == 503 and response.json["error"] == "storage_unavailable"
+        assert client.get("/health").status_code == 200  # the service stays up
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE predictions_away RENAME TO predictions")
+    assert stored(app) == []
+    assert client.post("/predict", json={"text": "lampu jalan mati"}, headers=KEY).status_code == 200
+
+
+def test_health_ready_model_and_openapi(client):
+    assert client.get("/health").json == {"status": "ok"}
+    assert client.get("/ready").json["status"] == "ready"
+    model = client.get("/model").json
+    assert "DPUPR" in model["labels"]["opd"] and model["thresholds"]["opd"] > 0 and model["version"]
+    spec = client.get("/openapi.json").json
+    assert {"/predict", "/predict/batch", "/health", "/ready", "/model"} <= set(spec["paths"])
+    assert "text" in str(spec["components"]["schemas"]["Complaint"])
+    assert client.get("/docs/swagger").status_code == 200
+
+
+def test_metrics_count_requests_and_predictions(client):
+    client.post("/predict", json={"text": "banjir setinggi dada di periuk butuh perahu"}, headers=KEY)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'laksa_http_requests_total{endpoint="/predict",method="POST",status="200"}' in text
+    assert "laksa_predictions_total{opd=" in text and "laksa_model_info{version=" in text
+    assert "laksa_http_request_seconds_bucket" in text and "laksa_predictions_needs_review_total" in text
+
+
+def test_stored_api_keys_work_and_count(app, client):
+    from classifier.db import create_api_key
+
+    key = create_api_key(app.extensions["laksa_sessions"], "call-centre")
+    assert client.post("/predict", json={"text": "lampu mati"}, headers={"X-API-Key": key}).status_code == 200
+    assert stored(app)[0].api_key == "call-centre"

@@ -1,0 +1,80 @@
+import pandas as pd
+import pytest
+
+from classifier.dataset import drop_duplicates, load_labelled, near_duplicates, split
+from classifier.errors import DataError
+from classifier.registry import load_registry
+from conftest import LABELLED, write_csv
+
+HEADER = "id,text,category,opd,created_at"
+
+
+def test_missing_column_names_file_and_columns(tmp_path):
+    path = write_csv(tmp_path / "a.csv", "id,text,category,created_at", ["1,jalan rusak,jalan_rusak,2024-01-01"])
+    with pytest.raises(DataError) as error:
+        load_labelled(path)
+    assert str(path) in str(error.value) and "opd" in str(error.value) and "row 1" in str(error.value)
+
+
+def test_non_utf8_file_names_the_row(tmp_path):
+    path = write_csv(tmp_path / "latin.csv", HEADER, ["1,jalan rusak,jalan_rusak,DPUPR,2024-01-01",
+                                                       "2,lampu mati di gang café,pju_mati,DISHUB,2024-01-02"],
+                     encoding="latin-1")
+    with pytest.raises(DataError, match="row 3.*UTF-8|UTF-8") as error:
+        load_labelled(path)
+    assert "row 3" in str(error.value)
+
+
+def test_empty_text_names_row_and_column(tmp_path):
+    path = write_csv(tmp_path / "e.csv", HEADER, ["1,jalan rusak,jalan_rusak,DPUPR,2024-01-01",
+                                                   '2,"  ",pju_mati,DISHUB,2024-01-02'])
+    with pytest.raises(DataError) as error:
+        load_labelled(path)
+    assert "row 3" in str(error.value) and "'text'" in str(error.value)
+
+
+def test_unknown_opd_code_is_refused_with_registry(tmp_path):
+    path = write_csv(tmp_path / "u.csv", HEADER, ["1,jalan rusak,jalan_rusak,DPUPR,2024-01-01",
+                                                   "2,ada ular,evakuasi_hewan,PEMADAM,2024-01-02"])
+    with pytest.raises(DataError) as error:
+        load_labelled(path, registry=load_registry())
+    assert "'PEMADAM'" in str(error.value) and "row 3" in str(error.value) and "'opd'" in str(error.value)
+    assert len(load_labelled(path)) == 2  # without a registry (another city's data) any label is accepted
+
+
+def test_bad_date_is_refused(tmp_path):
+    path = write_csv(tmp_path / "d.csv", HEADER, ["1,jalan rusak,jalan_rusak,DPUPR,kemarin"])
+    with pytest.raises(DataError, match="row 2.*created_at"):
+        load_labelled(path)
+
+
+def test_mapped_column_names_and_folder_loading(tmp_path):
+    write_csv(tmp_path / "1.csv", "no,isi,topik,dinas,tanggal", ["a,jalan rusak parah,jalan_rusak,DPUPR,2024-01-01"])
+    write_csv(tmp_path / "2.csv", "no,isi,topik,dinas,tanggal", ["b,lampu jalan mati,pju_mati,DISHUB,2024-02-01"])
+    frame = load_labelled(tmp_path, {"id": "no", "text": "isi", "category": "topik", "opd": "dinas",
+                                     "created_at": "tanggal"})
+    assert list(frame["id"]) == ["a", "b"] and list(frame["opd"]) == ["DPUPR", "DISHUB"]
+
+
+def test_duplicates_keep_the_latest_label(tmp_path):
+    path = write_csv(tmp_path / "dup.csv", HEADER, ["1,Lampu jalan mati,pju_mati,DPUPR,2024-01-01",
+                                                     "2,lampu  jalan MATI,pju_mati,DISHUB,2024-03-01",
+                                                     "3,sampah numpuk,sampah,DLH,2024-02-01"])
+    kept, removed = drop_duplicates(load_labelled(path))
+    assert removed == 1 and list(kept["opd"]) == ["DISHUB", "DLH"]
+
+
+def test_split_holds_out_the_newest_rows():
+    frame = pd.DataFrame({"text": list("abcdefghij"), "created_at": pd.date_range("2024-01-01", periods=10)})
+    train, valid, kind = split(frame.sample(frac=1, random_state=1), 0.2, seed=0)
+    assert kind == "time" and set(valid["text"]) == {"i", "j"} and len(train) == 8
+
+
+def test_shipped_data_is_valid_and_has_no_near_duplicates():
+    frame = load_labelled(LABELLED, registry=load_registry())
+    registry = load_registry()
+    assert len(frame) >= 3000
+    assert frame["category"].nunique() >= 25 and frame["opd"].nunique() >= 18
+    assert set(frame["opd"]) <= set(registry.opds)
+    assert frame["id"].is_unique
+    assert near_duplicates(list(frame["text"]), threshold=0.8) == []

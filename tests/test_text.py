@@ -1,0 +1,68 @@
+from classifier.text import (EMAIL_TOKEN, NIK_TOKEN, NUMBER_TOKEN, PHONE_TOKEN, URL_TOKEN, TextConfig,
+                             TextNormalizer, mask_personal)
+import pickle
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def normalizer():
+    return TextNormalizer()
+
+
+@pytest.mark.parametrize("raw, token", [
+    ("hubungi 0812-3456-7890 ya", PHONE_TOKEN),
+    ("wa +62 857 1122 3344", PHONE_TOKEN),
+    ("telp 6281234567890", PHONE_TOKEN),
+    ("NIK 3671012304560001 blm keluar", NIK_TOKEN),
+    ("no pelanggan 123456789", NUMBER_TOKEN),
+    ("email warga.baik@gmail.com", EMAIL_TOKEN),
+    ("lihat https://tangerangkota.go.id/laksa?id=3", URL_TOKEN),
+])
+def test_personal_numbers_and_addresses_are_masked(raw, token):
+    masked = mask_personal(raw)
+    assert token in masked
+    assert not any(ch.isdigit() for ch in masked.replace(token, ""))  # nothing of the number is left
+
+
+def test_short_numbers_such_as_rt_rw_and_house_numbers_are_kept():
+    assert mask_personal("RT 03 RW 05 no. 12") == "RT 03 RW 05 no. 12"
+
+
+def test_upstream_masks_map_to_the_same_tokens(normalizer):
+    assert normalizer.clean("nomor [TELP] atau [EMAIL]") == f"nomor {PHONE_TOKEN} atau {EMAIL_TOKEN}"
+
+
+def test_slang_abbreviations_are_expanded(normalizer):
+    cleaned = normalizer.clean("jln di gg mawar yg rusak gk diperbaiki tdk ada respon")
+    for standard in ("jalan", "gang", "yang", "tidak"):
+        assert standard in cleaned.split()
+    for slang in ("jln", "gg", "yg", "gk", "tdk"):
+        assert slang not in cleaned.split()
+
+
+def test_repeated_letters_and_reduplication(normalizer):
+    assert normalizer.clean("tolonggg dong") .split()[0] == "tolong"
+    assert normalizer.clean("anak-anak dan rumah2") == "anak dan rumah"
+
+
+def test_stemming_with_project_overrides(normalizer):
+    tokens = normalizer.tokens("perbaikan jalan berlubang di Bekasi oleh relawan")
+    assert tokens[0] == "baik" and "lubang" in tokens
+    assert "bekasi" in tokens and "relawan" in tokens  # Sastrawi alone gives bekas / rawan
+
+
+def test_each_step_can_be_switched_off():
+    raw = "Jln rusakkk 08123456789"
+    plain = TextNormalizer(TextConfig(slang=False, stem=False, mask_personal=False, collapse_repeats=False,
+                                      drop_numbers=False))
+    assert plain.tokens(raw) == ["jln", "rusakkk", "08123456789"]
+
+
+def test_stem_cache_is_bounded_and_survives_pickling():
+    normalizer = TextNormalizer(TextConfig(stem_cache_size=50))
+    for i in range(200):
+        normalizer.stem(f"kata{i}")
+    assert normalizer._stem.cache_info().currsize == 50
+    restored = pickle.loads(pickle.dumps(normalizer))
+    assert restored.tokens("perbaikan") == ["baik"]

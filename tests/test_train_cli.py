@@ -1,0 +1,114 @@
+"""The data team's command lines, run as they would be: train, evaluate, predict."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classifier import evaluate, predict, train
+from classifier.models_store import CARD_FILE, MODEL_FILE, load_model
+from conftest import LABELLED, write_csv
+
+HEADER = "id,text,category,opd,created_at"
+
+
+def test_training_writes_model_card_and_report(trained_model_dir):
+    card = json.loads((trained_model_dir / CARD_FILE).read_text())
+    assert (trained_model_dir / MODEL_FILE).is_file()
+    for plot in ("confusion_opd.png", "confusion_category.png", "reliability.png", "coverage_precision.png"):
+        assert (trained_model_dir / "report" / plot).stat().st_size > 1000
+    assert "precision" in (trained_model_dir / "report" / "report.txt").read_text()
+    assert len(card["data"]["sha256"]) == 64 and card["data"]["split"] == "time"
+    assert card["libraries"]["scikit-learn"] and card["artefact"]["sha256"]
+    assert 0 < card["thresholds"]["opd"] <= 1
+    assert set(card["labels"]["opd"]) >= {"DPUPR", "DISHUB", "DAMKAR"}
+    assert card["validation"]["opd"]["accuracy"] > 0.8  # the shipped data is learnable
+
+
+def test_predictions_carry_everything_a_route_needs(trained_model):
+    model, _ = trained_model
+    [snake, road] = model.predict(["ada ular kobra masuk ke dapur rumah warga tolong segera",
+                                   "jalan di perumnas karawaci rusak parah banyak lubang bahaya buat motor"])
+    assert snake.opd.label == "DAMKAR" and road.opd.label == "DPUPR"
+    assert road.opd.name == "Dinas Pekerjaan Umum dan Penataan Ruang"
+    assert len(road.opd.alternatives) == 3 and len(road.category.alternatives) == 3
+    assert road.opd.confidence >= max(a["confidence"] for a in road.opd.alternatives)
+    assert any(term.startswith(("jalan", "lubang", "rusak")) for term in road.reasons)
+    assert isinstance(road.needs_review, bool)
+
+
+def test_needs_review_follows_the_stored_threshold(trained_model):
+    model, card = trained_model
+    predictions = model.predict(["tolong", "sampah menumpuk di TPS pasar anyar sudah seminggu tidak diangkut truk DLH"])
+    for prediction in predictions:
+        assert prediction.needs_review == (prediction.opd.confidence < card["thresholds"]["opd"])
+    assert predictions[0].needs_review  # one vague word cannot be routed automatically
+
+
+def test_evaluate_prints_one_json_object(trained_model_dir, tmp_path, capsys):
+    path = write_csv(tmp_path / "eval.csv", HEADER, [
+        "1,lampu pju di jalan daan mogot mati semua,pju_mati,DISHUB,2025-01-01",
+        "2,ada sarang tawon besar di pohon depan rumah,evakuasi_hewan,DAMKAR,2025-01-02",
+        "3,ktp saya belum jadi sudah 3 bulan,ktp_el,DINAS_BARU,2025-01-03"])
+    assert evaluate.main(["--model", str(trained_model_dir), "--data", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 3
+    for head in ("opd", "category"):
+        assert set(result[head]) >= {"accuracy", "macro_f1", "weighted_f1", "top3_accuracy", "ece",
+                                     "auto_route_coverage", "auto_route_precision"}
+    assert result["opd"]["accuracy"] <= 2 / 3  # an OPD the model never saw counts as an error
+
+
+def test_evaluate_reports_null_for_an_empty_head(trained_model_dir, tmp_path, capsys):
+    path = write_csv(tmp_path / "opd_only.csv", HEADER, ["1,lampu jalan mati,,DISHUB,"])
+    assert evaluate.main(["--model", str(trained_model_dir), "--data", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["category"] is None and result["opd"]["n"] == 1
+
+
+def test_predict_writes_one_row_per_input(trained_model_dir, tmp_path):
+    texts = ["air pdam mati dari kemarin", "ada kebakaran di gudang", "halo", "lampu mati"]
+    path = write_csv(tmp_path / "in.csv", "id,text", [f"x{i},{t}" for i, t in enumerate(texts)])
+    out = tmp_path / "out.csv"
+    assert predict.main(["--model", str(trained_model_dir), "--data", str(path), "--out", str(out)]) == 0
+    routed = pd.read_csv(out)
+    assert list(routed["id"]) == [f"x{i}" for i in range(4)]
+    assert routed.loc[0, "opd"] == "PDAM" and routed.loc[1, "opd"] == "DAMKAR"
+
+
+@pytest.mark.parametrize("rows, header, expected", [
+    (["1,jalan rusak,jalan_rusak,2024-01-01"], "id,text,category,created_at", "missing column"),
+    (['1,"",jalan_rusak,DPUPR,2024-01-01'], HEADER, "row 2, column 'text'"),
+    (["1,jalan rusak,jalan_rusak,PUPR_LAMA,2024-01-01"], HEADER, "'PUPR_LAMA' is not in the registry"),
+])
+def test_bad_training_data_exits_with_a_message_and_writes_nothing(tmp_path, capsys, rows, header, expected):
+    path = write_csv(tmp_path / "bad.csv", header, rows)
+    out = tmp_path / "model"
+    assert train.main(["--data", str(path), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert expected in error and str(path) in error and "Traceback" not in error
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["bad.csv"]
+
+
+def test_non_utf8_training_file_is_refused(tmp_path, capsys):
+    path = write_csv(tmp_path / "latin.csv", HEADER, ["1,jalan rusak di kampung café,jalan_rusak,DPUPR,2024-01-01"],
+                     encoding="cp1252")
+    assert train.main(["--data", str(path), "--out", str(tmp_path / "m")]) == 2
+    assert "UTF-8" in capsys.readouterr().err
+
+
+def test_rare_labels_warn_and_training_is_reproducible(tmp_path, capsys):
+    frame = pd.concat(pd.read_csv(p, dtype=str) for p in sorted(LABELLED.glob("*.csv")))
+    subset = frame.groupby("opd").head(25).copy()
+    subset.iloc[0, subset.columns.get_loc("category")] = "pkl_liar"  # one row of a label, as in real data
+    subset.iloc[0, subset.columns.get_loc("opd")] = "SATPOLPP"
+    data = tmp_path / "subset.csv"
+    subset.to_csv(data, index=False)
+    runs = []
+    for name in ("a", "b"):
+        assert train.main(["--data", str(data), "--out", str(tmp_path / name), "--seed", "7"]) == 0
+        model, _ = load_model(tmp_path / name)
+        runs.append(model.predict_proba(["lampu jalan mati", "banjir setinggi lutut"])["opd"])
+    assert "warning:" in capsys.readouterr().err
+    # Same data and seed, same model: only BLAS summation order may differ in the last digits.
+    assert np.allclose(runs[0], runs[1], rtol=1e-5, atol=1e-7)
