@@ -112,3 +112,15 @@ def test_rare_labels_warn_and_training_is_reproducible(tmp_path, capsys):
     assert "warning:" in capsys.readouterr().err
     # Same data and seed, same model: only BLAS summation order may differ in the last digits.
     assert np.allclose(runs[0], runs[1], rtol=1e-5, atol=1e-7)
+
+
+def test_serving_features_equal_scikit_learns(trained_model):
+    """The fast transform used for prediction computes exactly what the fitted vectorizers would."""
+    model, _ = trained_model
+    texts = ["Lampu PJU mati!!! di Jl. Daan Mogot", "", "sampah sampah sampah numpuk", "ktp blm jadi 3 bln"]
+    words, chars = model.features_.transform(texts)
+    cleaned = [model.features_.normalizer.clean(t) for t in texts]
+    assert np.allclose(words.toarray(), model.features_.word.transform(cleaned).toarray(), atol=1e-6)
+    assert np.allclose(chars.toarray(), model.features_.char.transform(cleaned).toarray(), atol=1e-6)
+    svm = model.heads_["category"]
+    assert np.allclose(model._margins(texts)[0], svm.decision_function(words), atol=1e-5)
