@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
 from benchmarks.common import REAL_DATA, load_real, print_table
-from classifier.evaluate import evaluate
+from classifier.report import evaluate
 from classifier.model import RoutingModel
 from classifier.text import TextNormalizer
 from classifier.train import fit_on_frame

@@ -8,7 +8,7 @@ from flask import Flask, g, request
 from .db import find_api_key, hash_key
 from .errors import ApiError
 
-PROTECTED_PREFIX = "/predict"
+PROTECTED_PREFIX = "/predict"  # /predict and /predict/...; /predictions/... belongs to the operators
 
 
 def install_api_keys(app: Flask, env_keys: str) -> None:
@@ -16,7 +16,7 @@ def install_api_keys(app: Flask, env_keys: str) -> None:
 
     @app.before_request
     def _require_api_key():
-        if not request.path.startswith(PROTECTED_PREFIX):
+        if request.path != PROTECTED_PREFIX and not request.path.startswith(PROTECTED_PREFIX + "/"):
             return None
         key = request.headers.get("X-API-Key", "")
         if not key:

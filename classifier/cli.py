@@ -31,3 +31,19 @@ def load_registry_option(args: argparse.Namespace) -> Registry | None:
 def fail(error: DataError | Exception, code: int = 2) -> int:
     print(f"error: {error}", file=sys.stderr)
     return code
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    return "" if value is None else str(value)
+
+
+def print_table(header: list[str], rows: list[list]) -> None:
+    """A plain aligned text table, for command lines and benchmarks."""
+    cells = [header] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * width for width in widths))

@@ -56,7 +56,8 @@ def install_error_handlers(app) -> None:
 
     @app.before_request
     def _require_json_body():
-        if request.method == "POST" and request.path.startswith("/predict") and request.get_json(silent=True) is None:
+        intake = request.path == "/predict" or request.path.startswith("/predict/")  # not /predictions/...
+        if request.method == "POST" and intake and request.get_json(silent=True) is None:
             raise ApiError(400, "invalid_json", "the body must be a JSON object (Content-Type: application/json)",
                            [{"field": "body", "problem": "not valid JSON"}])
 

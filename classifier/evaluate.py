@@ -13,37 +13,18 @@ import sys
 from .cli import add_column_options, column_map, fail
 from .dataset import load_labelled
 from .errors import DataError
-from .model import HEADS, head_metrics
-from .models_store import ModelError, load_model
-
-REPORTED = ("accuracy", "macro_f1", "weighted_f1", "top3_accuracy", "ece", "auto_route_coverage",
-            "auto_route_precision")
-
-
-def evaluate(model, frame) -> dict:
-    """Metrics of both heads on the rows of `frame` that carry that head's label."""
-    probs = model.predict_proba(frame["text"]) if len(frame) else {}
-    result = {"n": int(len(frame))}
-    for head in HEADS:
-        labelled = (frame[head] != "").to_numpy()
-        if not labelled.any():
-            result[head] = None
-            continue
-        metrics = head_metrics(model.classes_[head], probs[head][labelled], frame[head][labelled],
-                               model.thresholds_[head])
-        result[head] = {"n": int(labelled.sum()), **{key: metrics[key] for key in REPORTED}}
-    return result
-
+from .models_store import ModelError, load_model, resolve_model_dir
+from .report import evaluate
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classifier.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="model directory")
+    parser.add_argument("--model", required=True, help="model directory, or a models root (its promoted version)")
     parser.add_argument("--data", required=True, help="labelled CSV file or folder")
     parser.add_argument("--json", action="store_true", help="print only the JSON object (default: indented)")
     add_column_options(parser)
     args = parser.parse_args(argv)
     try:
-        model, _ = load_model(args.model)
+        model, _ = load_model(resolve_model_dir(args.model))
         frame = load_labelled(args.data, column_map(args), registry=None, require_labels=())
     except (DataError, ModelError) as error:
         return fail(error)

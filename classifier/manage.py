@@ -3,16 +3,24 @@
   db-upgrade                 bring the database (LAKSA_DATABASE_URL) to the newest schema
   create-api-key NAME        create an intake key; prints it once, stores only its hash
   revoke-api-key NAME        revoke an intake key
+  export-corrections OUT     write operators' confirmed/overridden labels as a labelled CSV
+  create-operator USERNAME [--role operator|admin]
+                             create an operator account; the password comes from
+                             LAKSA_OPERATOR_PASSWORD, else it is asked for (twice)
 """
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 
 from sqlalchemy import update
 
 from .db import ApiKey, create_api_key, make_engine, make_sessionmaker, upgrade, utcnow
-from .serve import load_config
+from .config import load_config
+from .corrections import export_corrections
+from .accounts import ROLES, AccountError, create_operator
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,11 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("db-upgrade")
     commands.add_parser("create-api-key").add_argument("name")
     commands.add_parser("revoke-api-key").add_argument("name")
+    commands.add_parser("export-corrections").add_argument("out")
+    operator = commands.add_parser("create-operator")
+    operator.add_argument("username")
+    operator.add_argument("--role", choices=ROLES, default="operator")
     args = parser.parse_args(argv)
     url = load_config()["LAKSA_DATABASE_URL"]
     upgrade(url)
     sessions = make_sessionmaker(make_engine(url))
-    if args.command == "create-api-key":
+    if args.command == "export-corrections":
+        print(f"{export_corrections(url, args.out)} corrections written to {args.out}")
+    elif args.command == "create-operator":
+        return _create_operator(sessions, args.username, args.role)
+    elif args.command == "create-api-key":
         print(create_api_key(sessions, args.name))
     elif args.command == "revoke-api-key":
         with sessions.begin() as session:
@@ -35,6 +51,22 @@ def main(argv: list[str] | None = None) -> int:
         if not revoked:
             print(f"error: no active key named {args.name!r}", file=sys.stderr)
             return 2
+    return 0
+
+
+def _create_operator(sessions, username: str, role: str) -> int:
+    password = os.environ.get("LAKSA_OPERATOR_PASSWORD")
+    if password is None:
+        password = getpass.getpass(f"password for {username}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    try:
+        create_operator(sessions, username, password, role)
+    except AccountError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"created {role} {username}")
     return 0
 
 

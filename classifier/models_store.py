@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
 import tempfile
+import threading
+import time
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 import joblib
 
 MODEL_FILE, CARD_FILE, REPORT_DIR = "model.joblib", "card.json", "report"
+LOG = logging.getLogger(__name__)
 TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "PySastrawi")
 
 
@@ -104,6 +109,82 @@ def load_model(directory: Path | str):
     return model, card
 
 
+# ------------------------------------------------------------------ versions under a models root
+# models/<version>/ holds one model directory per training run; models/PROMOTED names the one
+# the service serves; models/HISTORY.jsonl records every promotion, so a rollback knows where to go.
+PROMOTED_FILE, HISTORY_FILE = "PROMOTED", "HISTORY.jsonl"
+
+
+def new_version() -> str:
+    """A sortable, unique version id: UTC time of training plus a random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(3).hex()
+
+
+def list_versions(root: Path | str) -> list[tuple[str, dict]]:
+    """(version, card) of every complete model directory under `root`, oldest first."""
+    root = Path(root)
+    versions = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if path.is_dir() and not path.name.startswith(".") and (path / CARD_FILE).is_file():
+            try:
+                versions.append((path.name, read_card(path)))
+            except ModelError:
+                continue
+    return versions
+
+
+def promoted_version(root: Path | str) -> str | None:
+    try:
+        return (Path(root) / PROMOTED_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def promote(root: Path | str, version: str, note: str = "") -> None:
+    """Make `version` the served model (after checking it loads) and record it in the history."""
+    root = Path(root)
+    load_model(root / version)  # refuse a model the service would refuse
+    previous = promoted_version(root)
+    _write_atomically(root / PROMOTED_FILE, version + "\n")
+    entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "version": version,
+             "previous": previous, "note": note}
+    with open(root / HISTORY_FILE, "a", encoding="utf-8") as history:
+        history.write(json.dumps(entry) + "\n")
+
+
+def rollback(root: Path | str) -> str:
+    """Promote again the version served before the current one; return it."""
+    root = Path(root)
+    current = promoted_version(root)
+    try:
+        lines = (root / HISTORY_FILE).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    for entry in map(json.loads, reversed(lines)):
+        if entry["version"] == current and entry.get("previous"):
+            promote(root, entry["previous"], note=f"rollback from {current}")
+            return entry["previous"]
+    raise ModelError(f"{root}: no earlier promoted version to roll back to")
+
+
+def resolve_model_dir(path: Path | str) -> Path:
+    """A model directory itself, or the promoted version of a models root."""
+    path = Path(path)
+    if (path / CARD_FILE).is_file():
+        return path
+    version = promoted_version(path)
+    if version is None:
+        raise ModelError(f"{path}: neither a model directory nor a models root with a {PROMOTED_FILE} file; "
+                         "train one with `make model`")
+    return path / version
+
+
 class ServedModel:
     """A loaded model with its card and the version it is known by."""
 
@@ -113,11 +194,54 @@ class ServedModel:
 
 
 class ModelHolder:
-    """The model a process serves. Loading is eager, so a broken model stops start-up with its reason."""
+    """The model a process serves, switched without a restart when another version is promoted.
 
-    def __init__(self, directory: Path | str):
-        self.directory = Path(directory)
-        self._served = ServedModel(*load_model(self.directory), self.directory)
+    Loading at start-up is eager, so a broken model stops start-up with its reason. Afterwards,
+    at most every `poll_seconds` a request looks whether PROMOTED changed; the new version loads
+    in a background thread while requests keep using the current one, and replaces it only once
+    it has loaded and passed its checks. A version that fails is logged and not retried.
+    """
+
+    def __init__(self, path: Path | str, poll_seconds: float = 2.0, on_switch=None):
+        self.path, self.poll_seconds, self.on_switch = Path(path), poll_seconds, on_switch
+        directory = resolve_model_dir(self.path)
+        self._served = ServedModel(*load_model(directory), directory)
+        self._lock = threading.Lock()
+        self._next_check = 0.0
+        self._loading = None
+        self.rejected: dict[str, str] = {}  # version -> why it was refused
 
     def current(self) -> ServedModel:
+        self._maybe_switch()
         return self._served
+
+    def _maybe_switch(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._next_check = now + self.poll_seconds
+            if self._loading is not None and self._loading.is_alive():
+                return
+            try:
+                target = resolve_model_dir(self.path)
+            except ModelError:
+                return
+            if target.name == self._served.path.name or target.name in self.rejected:
+                return
+            self._loading = threading.Thread(target=self._load, args=(target,), daemon=True)
+            self._loading.start()
+        finally:
+            self._lock.release()
+
+    def _load(self, directory: Path) -> None:
+        try:
+            served = ServedModel(*load_model(directory), directory)
+        except ModelError as error:
+            self.rejected[directory.name] = str(error)
+            LOG.error("refused model %s, keeping %s: %s", directory.name,
+                                              self._served.version, error)
+            return
+        self._served = served
+        if self.on_switch:
+            self.on_switch(served)

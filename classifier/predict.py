@@ -15,7 +15,7 @@ import pandas as pd
 from .cli import add_column_options, column_map, fail
 from .dataset import load_labelled
 from .errors import DataError
-from .models_store import ModelError, load_model
+from .models_store import ModelError, load_model, resolve_model_dir
 
 
 def prediction_rows(ids, predictions) -> pd.DataFrame:
@@ -29,7 +29,7 @@ def prediction_rows(ids, predictions) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classifier.predict", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="model directory")
+    parser.add_argument("--model", required=True, help="model directory, or a models root (its promoted version)")
     parser.add_argument("--data", help="CSV file or folder with at least a text column")
     parser.add_argument("--out", help="CSV file to write")
     parser.add_argument("--text", action="append", default=[], help="a complaint to route (repeatable)")
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.data) == bool(args.text) or (args.data and not args.out):
         parser.error("give either --data PATH --out OUT.csv, or one or more --text")
     try:
-        model, card = load_model(args.model)
+        model, card = load_model(resolve_model_dir(args.model))
         if args.text:
             for text, prediction in zip(args.text, model.predict(args.text)):
                 print(json.dumps({"text": text, **prediction.to_dict()}, ensure_ascii=False, indent=2))

@@ -11,7 +11,38 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import classification_report, confusion_matrix  # noqa: E402
 
-from .model import HEADS  # noqa: E402
+from .model import HEADS, head_metrics  # noqa: E402
+
+REPORTED = ("accuracy", "macro_f1", "weighted_f1", "top3_accuracy", "ece", "auto_route_coverage",
+            "auto_route_precision")
+GATED = ("macro_f1", "auto_route_precision")  # OPD figures a candidate may not lose
+
+
+def evaluate(model, frame) -> dict:
+    """Metrics of both heads on the rows of `frame` that carry that head's label (others: null)."""
+    probs = model.predict_proba(frame["text"]) if len(frame) else {}
+    result = {"n": int(len(frame))}
+    for head in HEADS:
+        labelled = (frame[head] != "").to_numpy()
+        if not labelled.any():
+            result[head] = None
+            continue
+        metrics = head_metrics(model.classes_[head], probs[head][labelled], frame[head][labelled],
+                               model.thresholds_[head])
+        result[head] = {"n": int(labelled.sum()), **{key: metrics[key] for key in REPORTED}}
+    return result
+
+
+def compare(candidate: dict, serving: dict, tolerance: float) -> tuple[bool, list[list]]:
+    """Side-by-side OPD figures; the candidate passes unless it loses more than `tolerance` on a gated one."""
+    rows, passed = [], True
+    for metric in REPORTED:
+        new, old = candidate["opd"][metric], serving["opd"][metric]
+        worse = metric in GATED and (new if new is not None else 0.0) < (old if old is not None else 0.0) - tolerance
+        passed &= not worse
+        rows.append([f"opd {metric}", old, new, "" if new is None or old is None else new - old,
+                     "REFUSED" if worse else ("gated" if metric in GATED else "")])
+    return passed, rows
 
 
 def coverage_precision(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,14 +16,14 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from .cli import add_column_options, column_map, fail, load_registry_option
 from .dataset import drop_duplicates, fingerprint, load_labelled, split
 from .errors import DataError
 from .model import HEADS, RareLabelWarning, RoutingModel
-from .models_store import save_model_dir
+from .models_store import new_version, save_model_dir
 from .report import write_report
 from .text import TextConfig
 
@@ -31,7 +31,11 @@ from .text import TextConfig
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m classifier.train", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="labelled CSV file or folder of CSV files")
-    parser.add_argument("--out", required=True, help="model directory to write")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", help="model directory to write")
+    target.add_argument("--models-dir", help="models root: write a new version under it (see classifier.models)")
+    parser.add_argument("--corrections", action="store_true",
+                        help="also train on operators' confirmations and overrides stored in LAKSA_DATABASE_URL")
     parser.add_argument("--config", help="JSON file of RoutingModel parameters (see card.json 'params')")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random split when rows have no dates")
     parser.add_argument("--valid-fraction", type=float, default=0.15, help="share held out for calibration")
@@ -63,9 +67,14 @@ def fit_on_frame(model: RoutingModel, frame, valid_fraction: float = 0.15, seed:
 def train(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     registry = load_registry_option(args)
+    version = new_version()
+    out = Path(args.out) if args.out else Path(args.models_dir) / version
     with tqdm(total=5, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
         bar.set_postfix_str("load data")
         frame = load_labelled(args.data, column_map(args), registry)
+        corrections = 0
+        if args.corrections:
+            frame, corrections = with_corrections(frame, registry)
         frame, duplicates = drop_duplicates(frame)
         bar.update()
         model = model_from_config(args.config, args.target_precision)
@@ -84,19 +93,30 @@ def train(args: argparse.Namespace) -> dict:
             print(f"warning: {warning.message}", file=sys.stderr)
         validation = model.validation_predictions_
         card = {
+            "version": version,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "data": {"path": str(args.data), "sha256": fingerprint(frame), "rows": len(frame),
-                     "duplicates_removed": duplicates, "split": split_kind, "train_rows": len(train_rows),
+                     "duplicates_removed": duplicates, "operator_corrections": corrections, "split": split_kind, "train_rows": len(train_rows),
                      "validation_rows": len(valid_rows), "seed": args.seed,
                      "counts": {head: frame[head].value_counts().to_dict() for head in HEADS}},
             **model.describe(),
             "training_seconds": round(time.perf_counter() - started, 1),
         }
         bar.set_postfix_str("write")
-        save_model_dir(model, card, args.out, lambda tmp: write_report(
+        save_model_dir(model, card, out, lambda tmp: write_report(
             tmp / "report", model.classes_, validation["probs"], validation["targets"], model.thresholds_))
         bar.update()
+    card["path"] = str(out)
     return card
+
+
+def with_corrections(frame, registry):
+    """Add the operators' effective labels from the service database; they win over older labels."""
+    from .config import load_config
+    from .corrections import load_corrections
+
+    corrections = load_corrections(load_config()["LAKSA_DATABASE_URL"], registry)
+    return pd.concat([frame, corrections], ignore_index=True), len(corrections)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(error)
     summary = {head: {k: round(v, 4) for k, v in card["validation"][head].items() if isinstance(v, float)}
                for head in HEADS}
-    print(f"model written to {args.out} ({card['data']['rows']} rows, {card['training_seconds']} s)")
+    print(f"model {card['version']} written to {card['path']} ({card['data']['rows']} rows, "
+          f"{card['training_seconds']} s)")
     print(json.dumps({"validation": summary}, indent=2))
     return 0
 

@@ -1,0 +1,337 @@
+"""The operators' web pages (Bahasa Indonesia) and the sign-in shared with the operators' JSON API.
+
+Operators sign in with a form (session cookie, CSRF token on every form) or, for scripts calling the
+JSON API, with HTTP basic auth of the same account. Intake X-API-Keys never sign anyone in here.
+Failed sign-ins are rate limited per client IP (LAKSA_LOGIN_RATE).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import wraps
+
+from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
+                   url_for)
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from markupsafe import Markup, escape
+from werkzeug.exceptions import HTTPException
+
+from . import accounts, dashboard, review
+from .db import Operator, utcnow
+from .errors import ApiError
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(get_remote_address)
+# Failed sign-ins (form or basic auth) from one IP share one budget; successful ones cost nothing.
+auth_limit = limiter.shared_limit(lambda: current_app.config["LAKSA_LOGIN_RATE"], scope="operator-sign-in",
+                                  deduct_when=lambda response: response.status_code == 401)
+pages = Blueprint("operators", __name__, url_prefix="/operator", template_folder="templates")
+login_manager.login_view = "operators.login"
+login_manager.login_message = "Silakan masuk untuk membuka halaman ini."
+CSP = "default-src 'none'; img-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+
+@dataclass(frozen=True)
+class OperatorUser(UserMixin):
+    id: int
+    username: str
+    role: str
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _user(operator: Operator | None) -> OperatorUser | None:
+    return OperatorUser(operator.id, operator.username, operator.role) if operator else None
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> OperatorUser | None:
+    with current_app.extensions["laksa_sessions"]() as db:
+        return _user(db.get(Operator, int(user_id))) if user_id.isdigit() else None
+
+
+@login_manager.request_loader
+def _basic_auth(req) -> OperatorUser | None:
+    """HTTP basic auth for scripts; such requests carry no cookie and need no CSRF token."""
+    auth = req.authorization
+    if auth is None or auth.type != "basic" or not auth.username:
+        return None
+    user = _user(accounts.authenticate(current_app.extensions["laksa_sessions"], auth.username, auth.password or ""))
+    g.operator_via_basic_auth = user is not None
+    return user
+
+
+def protect_unsafe_methods() -> None:
+    """CSRF check for a cookie-authenticated POST (forms send the field, fetch calls the X-CSRFToken header)."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("operator_via_basic_auth"):
+        csrf.protect()
+
+
+def admin_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+    return login_required(wrapper)
+
+
+def highlight(text: str, reasons: list[str], normalizer) -> Markup:
+    """The citizen's text, escaped, with the words whose stems drove the decision wrapped in <mark>.
+
+    Each piece of text is escaped before any markup is added, so the text can never inject HTML.
+    """
+    unigrams = {r for r in reasons if " " not in r}
+    bigrams = {tuple(r.split()) for r in reasons if r.count(" ") == 1}
+    words = list(re.finditer(r"\w+", text))
+    stems = [normalizer.tokens(word.group()) for word in words]
+    marked = [any(s in unigrams for s in word_stems) or any(p in bigrams for p in zip(word_stems, word_stems[1:]))
+              for word_stems in stems]
+    for i in range(len(words) - 1):  # a bigram reason across two neighbouring words marks both
+        if stems[i] and stems[i + 1] and (stems[i][-1], stems[i + 1][0]) in bigrams:
+            marked[i] = marked[i + 1] = True
+    out, position = [], 0
+    for word, mark in zip(words, marked):
+        if mark:
+            out += [escape(text[position:word.start()]), Markup("<mark>"), escape(word.group()), Markup("</mark>")]
+            position = word.end()
+    out.append(escape(text[position:]))
+    return Markup("").join(out)
+
+
+def _normalizer():
+    if "laksa_normalizer" not in current_app.extensions:
+        from .text import TextNormalizer
+        current_app.extensions["laksa_normalizer"] = TextNormalizer()
+    return current_app.extensions["laksa_normalizer"]
+
+
+def _db():
+    return current_app.extensions["laksa_sessions"]
+
+
+def _registry():
+    return current_app.extensions["laksa_registry"]
+
+
+def _page_number() -> int:
+    value = request.args.get("page", "1")
+    return max(1, int(value)) if value.isdigit() else 1
+
+
+@pages.before_request
+def _guard():
+    protect_unsafe_methods()
+
+
+@pages.after_request
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if current_user.is_authenticated:
+        response.headers.setdefault("Cache-Control", "no-store")  # complaint texts stay off shared disks
+    return response
+
+
+@pages.app_template_filter("wib")
+def _wib(moment) -> str:
+    return review.as_utc(moment).astimezone(review.WIB).strftime("%d-%m-%Y %H:%M") if moment else ""
+
+
+@pages.app_template_filter("percent")
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+@pages.app_context_processor
+def _globals():
+    return {"registry": current_app.extensions.get("laksa_registry")}
+
+
+# Indonesian wording of the API's refusals, by error code or field.
+MESSAGES = {"prediction_not_found": "Keluhan tidak ditemukan.", "no_change":
+            "Koreksi harus mengubah OPD atau kategori; pakai tombol Konfirmasi bila rute sudah benar.",
+            "invalid_date": "Tanggal tidak valid (format TTTT-BB-HH).", "already_claimed": "Keluhan ini sedang "
+            "ditangani operator lain."}
+FIELD_MESSAGES = {"reason": "Alasan wajib diisi untuk koreksi (maks. 2000 karakter).",
+                  "category": "Pilih kategori yang terdaftar, atau ubah OPD.", "opd": "Pilih OPD yang terdaftar.",
+                  "username": "Nama pengguna 1-100 karakter tanpa spasi, dan belum dipakai.",
+                  "password": f"Kata sandi minimal {accounts.MIN_PASSWORD_CHARS} karakter.",
+                  "role": "Peran harus operator atau admin."}
+
+
+def _indonesian(error: ApiError) -> list[str]:
+    if error.code in MESSAGES:
+        return [MESSAGES[error.code]]
+    return [FIELD_MESSAGES.get(f["field"], f["problem"]) for f in error.fields or []] or [error.message]
+
+
+@pages.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    return render_template("operators/error.html", status=error.status, messages=_indonesian(error)), error.status
+
+
+@pages.errorhandler(CSRFError)
+def _csrf_error(error: CSRFError):
+    messages = ["Formulir kedaluwarsa atau tidak sah. Muat ulang halaman lalu coba lagi."]
+    return render_template("operators/error.html", status=400, messages=messages), 400
+
+
+@pages.errorhandler(RateLimitExceeded)
+def _too_many(error: RateLimitExceeded):
+    return render_template("operators/login.html", error="Terlalu banyak percobaan masuk. Tunggu sebentar lalu coba lagi.",
+                           next=""), 429
+
+
+@pages.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    messages = {403: "Halaman ini hanya untuk admin.", 404: "Halaman tidak ditemukan."}
+    return render_template("operators/error.html", status=error.code,
+                           messages=[messages.get(error.code, error.description)]), error.code
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a local path: an open redirect would let a phishing link borrow our login page."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("operators.queue")
+
+
+@pages.route("/login", methods=["GET", "POST"])
+@auth_limit
+def login():
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(url_for("operators.queue"))
+        return render_template("operators/login.html", next=request.args.get("next", ""))
+    operator = accounts.authenticate(_db(), request.form.get("username", "").strip(), request.form.get("password", ""))
+    if operator is None:
+        return render_template("operators/login.html", error="Nama pengguna atau kata sandi salah.",
+                               next=request.form.get("next", "")), 401
+    session.clear()  # nothing from before the sign-in carries over
+    login_user(_user(operator))
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@pages.post("/logout")
+def logout():
+    logout_user()
+    session.clear()
+    flash("Anda telah keluar.", "info")
+    return redirect(url_for("operators.login"))
+
+
+@pages.get("/")
+@login_required
+def queue():
+    args = request.args
+    start = review.parse_moment(args.get("from"), "from")
+    end = review.parse_moment(args.get("to"), "to", end=True)
+    opd = args.get("opd") or None
+    with _db()() as db:
+        page = review.review_queue(db, opd=opd, start=start, end=end, page=_page_number(), per_page=25)
+    filters = {k: v for k, v in args.items() if k in ("opd", "from", "to") and v}
+    return render_template("operators/queue.html", page=page, filters=filters, now=utcnow())
+
+
+@pages.post("/complaints/<prediction_id>/claim")
+@login_required
+def claim(prediction_id: str):
+    try:
+        review.claim(_db(), prediction_id, current_user.username, current_app.config["LAKSA_CLAIM_SECONDS"])
+    except review.ClaimConflict as conflict:
+        until = conflict.until.astimezone(review.WIB).strftime("%H:%M")
+        flash(f"Keluhan ini sedang ditangani oleh {conflict.operator} sampai {until} WIB.", "error")
+        return redirect(url_for("operators.queue"))
+    return redirect(url_for("operators.complaint", prediction_id=prediction_id))
+
+
+@pages.get("/complaints/<prediction_id>")
+@login_required
+def complaint(prediction_id: str, errors: list[str] | None = None, form: dict | None = None, status: int = 200):
+    with _db()() as db:
+        prediction = review.get_prediction(db, prediction_id)
+        decisions = review.history(db, prediction_id)
+        held = review.live_claim(db, prediction_id)
+    current = (decisions[-1].category, decisions[-1].opd) if decisions else (prediction.category, prediction.opd)
+    return render_template("operators/complaint.html", p=prediction, decisions=decisions, claim=held, current=current,
+                           text=highlight(prediction.text, prediction.reasons, _normalizer()),
+                           errors=errors or [], form=form or {}), status
+
+
+@pages.post("/complaints/<prediction_id>/decide")
+@login_required
+def decide(prediction_id: str):
+    form = request.form
+    action = "confirm" if form.get("action") == "confirm" else "override"
+    try:
+        review.decide(_db(), _registry(), prediction_id, current_user.username, action,
+                      category=form.get("category") or None, opd=form.get("opd") or None,
+                      reason=form.get("reason", ""))
+    except ApiError as error:
+        if error.status != 422:
+            raise
+        return complaint(prediction_id, errors=_indonesian(error), form=form, status=422)
+    flash("Rute dikonfirmasi." if action == "confirm" else "Koreksi tersimpan.", "success")
+    return redirect(url_for("operators.queue"))
+
+
+def _dashboard_range() -> tuple:
+    end = review.parse_moment(request.args.get("to"), "to", end=True)
+    start = review.parse_moment(request.args.get("from"), "from")
+    today = utcnow().astimezone(review.WIB).date()
+    end = end or review.parse_moment(today.isoformat(), "to", end=True)
+    start = start or end - timedelta(days=30)
+    if start >= end:
+        raise ApiError(422, "invalid_date", "from must be before to", [{"field": "from", "problem": "after to"}])
+    return start, end
+
+
+@pages.get("/dashboard")
+@login_required
+def dashboard_page():
+    start, end = _dashboard_range()
+    with _db()() as db:
+        figures = dashboard.summary(db, start, end)
+    shown = {"from": start.astimezone(review.WIB).date().isoformat(),
+             "to": (end.astimezone(review.WIB) - timedelta(days=1)).date().isoformat()}
+    return render_template("operators/dashboard.html", figures=figures, charts=dashboard.CHARTS, shown=shown)
+
+
+@pages.get("/dashboard/<name>.svg")
+@login_required
+def dashboard_chart(name: str):
+    if name not in dashboard.CHARTS:
+        abort(404)
+    start, end = _dashboard_range()
+    with _db()() as db:
+        figures = dashboard.summary(db, start, end)
+    return Response(dashboard.chart_svg(name, figures, _registry()), mimetype="image/svg+xml")
+
+
+@pages.route("/admin/operators", methods=["GET", "POST"])
+@admin_required
+def admin_operators():
+    errors, status = [], 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            accounts.create_operator(_db(), form.get("username", ""), form.get("password", ""),
+                                     form.get("role", "operator"))
+            flash(f"Akun {form.get('username', '').strip()} dibuat.", "success")
+            return redirect(url_for("operators.admin_operators"))
+        except accounts.AccountError as error:
+            errors, status = [FIELD_MESSAGES[error.field]], 422
+    return render_template("operators/admin_operators.html", operators=accounts.list_operators(_db()), errors=errors,
+                           roles=accounts.ROLES), status

@@ -1,0 +1,203 @@
+"""The operators' JSON API: decisions on predictions, their export, the review queue and claims.
+
+Every call needs a signed-in operator: the pages' session cookie (plus the X-CSRFToken header on
+POST) or HTTP basic auth of an operator account. An intake X-API-Key is not an operator: 401.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Response, current_app, request, stream_with_context
+from flask_login import current_user
+from flask_openapi3 import APIBlueprint, Tag
+from flask_wtf.csrf import CSRFError
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import accounts, review
+from .errors import ApiError
+from .operators import auth_limit, protect_unsafe_methods
+
+tag = Tag(name="operators", description="Review queue and decisions, for signed-in operators (session or basic auth)")
+review_api = APIBlueprint("review_api", __name__, abp_tags=[tag],
+                          abp_security=[{"operator_basic": []}, {"operator_session": []}])
+auth_limit(review_api)
+SECURITY_SCHEMES = {"operator_basic": {"type": "http", "scheme": "basic"},
+                    "operator_session": {"type": "apiKey", "in": "cookie", "name": "session"}}
+
+
+@review_api.before_request
+def _require_operator():
+    if not current_user.is_authenticated:
+        raise ApiError(401, "operator_login_required", "sign in as an operator (session cookie or HTTP basic auth); "
+                       "intake API keys cannot call this", [{"field": "Authorization", "problem": "no operator"}])
+    protect_unsafe_methods()
+
+
+@review_api.errorhandler(CSRFError)
+def _csrf_error(error: CSRFError):
+    body = ApiError(400, "csrf_failed", f"{error.description} Send the page's token in the X-CSRFToken header, or "
+                    "use HTTP basic auth", [{"field": "X-CSRFToken", "problem": error.description}]).body()
+    return body, 400
+
+
+class PredictionPath(BaseModel):
+    prediction_id: str = Field(max_length=64)
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str | None = Field(None, description="New category code (registry); keeps the current one if absent")
+    opd: str | None = Field(None, description="New OPD code (registry); keeps the current one if absent")
+    reason: str = Field(min_length=1, max_length=review.MAX_REASON_CHARS, description="Why the route was wrong")
+    operator: str | None = Field(None, description="Must be the signed-in operator when given")
+
+
+class ConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("", max_length=review.MAX_REASON_CHARS)
+    operator: str | None = None
+
+
+class Paging(BaseModel):
+    page: int = Field(1, ge=1)
+    per_page: int = Field(50, ge=1, le=500)
+
+
+class RangeQuery(Paging):
+    from_: str | None = Field(None, alias="from", description="Start date (WIB day) or ISO datetime, inclusive")
+    to: str | None = Field(None, description="End date (WIB day, inclusive) or ISO datetime (exclusive)")
+    opd: str | None = None
+
+
+class OverridesQuery(RangeQuery):
+    operator: str | None = None
+    format: str | None = Field(None, pattern="^(json|csv)$", description="csv, or send Accept: text/csv")
+
+
+class NewOperator(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str
+    password: str
+    role: str = "operator"
+
+
+def _operator_named(claimed: str | None) -> str:
+    """The signed-in operator; a body naming someone else is refused, nobody writes in another's name."""
+    if claimed is not None and claimed != current_user.username:
+        raise ApiError(422, "operator_mismatch", "operator must be the signed-in operator",
+                       [{"field": "operator", "problem": f"you are signed in as {current_user.username}"}])
+    return current_user.username
+
+
+def _decide(prediction_id: str, action: str, body) -> tuple[dict, int]:
+    sessions = current_app.extensions["laksa_sessions"]
+    record = review.decide(sessions, current_app.extensions["laksa_registry"], prediction_id,
+                           _operator_named(body.operator), action, category=getattr(body, "category", None),
+                           opd=getattr(body, "opd", None), reason=body.reason)
+    with sessions() as db:
+        return review.decision_row(record, review.get_prediction(db, prediction_id)), 201
+
+
+@review_api.post("/predictions/<prediction_id>/override", summary="Correct the category and/or OPD of a prediction")
+def override(path: PredictionPath, body: OverrideIn):
+    return _decide(path.prediction_id, "override", body)
+
+
+@review_api.post("/predictions/<prediction_id>/confirm", summary="Accept the current route of a prediction")
+def confirm(path: PredictionPath, body: ConfirmIn):
+    return _decide(path.prediction_id, "confirm", body)
+
+
+@review_api.get("/predictions/<prediction_id>", summary="A stored prediction, its decisions and effective label")
+def prediction_detail(path: PredictionPath):
+    with current_app.extensions["laksa_sessions"]() as db:
+        prediction = review.get_prediction(db, path.prediction_id)
+        decisions = review.history(db, prediction.id)
+        held = review.live_claim(db, prediction.id)
+    latest = decisions[-1] if decisions else prediction
+    return {**_queue_item(prediction, held), "effective": {"category": latest.category, "opd": latest.opd},
+            "decisions": [review.decision_row(d, prediction) for d in decisions]}
+
+
+@review_api.get("/overrides", summary="Export decisions (JSON, or CSV with ?format=csv or Accept: text/csv)")
+def export_overrides(query: OverridesQuery):
+    start, end = review.parse_moment(query.from_, "from"), review.parse_moment(query.to, "to", end=True)
+    selected = review.overrides_query(start, end, query.opd, query.operator)
+    wants_csv = query.format == "csv" or (query.format is None and request.accept_mimetypes.best_match(
+        ["application/json", "text/csv"]) == "text/csv")
+    sessions = current_app.extensions["laksa_sessions"]
+    if wants_csv and not {"page", "per_page"} & set(request.args):
+        return Response(stream_with_context(_csv(sessions, selected)), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=overrides.csv"})
+    with sessions() as db:
+        page = review.list_overrides(db, selected, query.page, query.per_page)
+    headers = {"X-Total-Count": str(page.total)}
+    rows = [review.decision_row(record, prediction) for record, prediction in page.items]
+    if wants_csv:
+        return Response(_csv_lines(rows), mimetype="text/csv", headers=headers)
+    return {"items": rows, "total": page.total, "page": page.page, "per_page": page.per_page}, 200, headers
+
+
+def _csv(sessions, selected):
+    """Every selected decision as CSV, streamed in chunks so a long export does not sit in memory."""
+    with sessions() as db:
+        yield _csv_lines([], header=True)
+        result = db.execute(selected.execution_options(yield_per=500))
+        for chunk in result.partitions():
+            yield _csv_lines([review.decision_row(record, prediction) for record, prediction in chunk], header=False)
+
+
+def _csv_lines(rows: list[dict], header: bool = True) -> str:
+    """CSV for spreadsheets: cells a spreadsheet would run as a formula get a leading apostrophe."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=review.EXPORT_COLUMNS)
+    if header:
+        writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v)
+                         for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _queue_item(prediction, held) -> dict:
+    registry = current_app.extensions["laksa_registry"]
+    return {"prediction_id": prediction.id, "created_at": review.as_utc(prediction.created_at).isoformat(),
+            "external_id": prediction.external_id, "text": prediction.text,
+            "category": {"label": prediction.category, "name": registry.category_name(prediction.category),
+                         "confidence": prediction.category_confidence},
+            "opd": {"code": prediction.opd, "name": registry.opd_name(prediction.opd),
+                    "confidence": prediction.opd_confidence, "margin": prediction.opd_margin},
+            "alternatives": prediction.alternatives, "reasons": prediction.reasons,
+            "needs_review": prediction.needs_review, "model_version": prediction.model_version,
+            "claim": {"operator": held.operator, "expires_at": review.as_utc(held.expires_at).isoformat()}
+            if held else None}
+
+
+@review_api.get("/review", summary="Predictions waiting for an operator, least certain first")
+def review_queue(query: RangeQuery):
+    start, end = review.parse_moment(query.from_, "from"), review.parse_moment(query.to, "to", end=True)
+    with current_app.extensions["laksa_sessions"]() as db:
+        page = review.review_queue(db, query.opd, start, end, query.page, query.per_page)
+    return {"items": [_queue_item(p, held) for p, held in page.items], "total": page.total, "page": page.page,
+            "per_page": page.per_page}
+
+
+@review_api.post("/review/<prediction_id>/claim", summary="Take a prediction so others leave it alone (409 if taken)")
+def claim(path: PredictionPath):
+    held = review.claim(current_app.extensions["laksa_sessions"], path.prediction_id, current_user.username,
+                        current_app.config["LAKSA_CLAIM_SECONDS"])
+    return {"prediction_id": held.prediction_id, "operator": held.operator,
+            "expires_at": review.as_utc(held.expires_at).isoformat()}
+
+
+@review_api.post("/operators", summary="Create an operator account (admins only)")
+def create_operator(body: NewOperator):
+    if not current_user.is_admin:
+        raise ApiError(403, "admin_only", "only admins create accounts", [{"field": "role", "problem": "not admin"}])
+    try:
+        created = accounts.create_operator(current_app.extensions["laksa_sessions"], body.username, body.password,
+                                           body.role)
+    except accounts.AccountError as error:
+        raise ApiError(422, "invalid_account", str(error), [{"field": error.field, "problem": error.problem}]) from None
+    return {"username": created.username, "role": created.role}, 201

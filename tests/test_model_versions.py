@@ -1,0 +1,122 @@
+"""Model versions: list, promote behind the gate, roll back, refuse broken models, switch live."""
+import json
+import shutil
+import threading
+import time
+
+import pytest
+import requests
+
+from classifier import models as models_cli
+from classifier.models_store import (CARD_FILE, ModelError, load_model, promote, promoted_version, resolve_model_dir,
+                                     rollback)
+from test_service_e2e import KEY, free_port, start_service, stop
+
+
+def add_version(root, source, version, **card_changes):
+    """A copy of `source` under `root` known as `version` (the artefact is the same)."""
+    target = root / version
+    shutil.copytree(source, target)
+    card = json.loads((target / CARD_FILE).read_text())
+    card.update(version=version, **card_changes)
+    (target / CARD_FILE).write_text(json.dumps(card))
+    return target
+
+
+@pytest.fixture
+def root(tmp_path, trained_model_dir):
+    root = tmp_path / "models"
+    root.mkdir()
+    add_version(root, trained_model_dir, "20260101T000000Z-aaaaaa")
+    add_version(root, trained_model_dir, "20260201T000000Z-bbbbbb")
+    return root
+
+
+def test_promote_rollback_and_history(root, capsys):
+    assert models_cli.main(["--models-dir", str(root), "promote", "20260101T000000Z-aaaaaa"]) == 0
+    assert models_cli.main(["--models-dir", str(root), "promote", "20260201T000000Z-bbbbbb"]) == 0
+    out = capsys.readouterr().out
+    assert "serving 20260101T000000Z-aaaaaa" in out and "candidate 20260201T000000Z-bbbbbb" in out  # gate table
+    assert promoted_version(root) == "20260201T000000Z-bbbbbb"
+    assert resolve_model_dir(root).name == "20260201T000000Z-bbbbbb"
+    assert models_cli.main(["--models-dir", str(root), "rollback"]) == 0
+    assert promoted_version(root) == "20260101T000000Z-aaaaaa"
+    assert models_cli.main(["--models-dir", str(root), "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "* " in listing and listing.count("2026") >= 2
+
+
+def test_gate_refuses_a_worse_candidate_unless_forced(root, tmp_path, capsys):
+    from classifier.train import main as train_main
+
+    promote(root, "20260101T000000Z-aaaaaa")
+    weak = tmp_path / "weak.csv"  # a model that has seen 3 rows per OPD
+    import pandas as pd
+    from conftest import LABELLED
+    frame = pd.concat(pd.read_csv(p, dtype=str) for p in sorted(LABELLED.glob("*.csv")))
+    frame.groupby("opd").head(3).to_csv(weak, index=False)
+    assert train_main(["--data", str(weak), "--out", str(root / "20260301T000000Z-cccccc")]) == 0
+    code = models_cli.main(["--models-dir", str(root), "promote", "20260301T000000Z-cccccc"])
+    captured = capsys.readouterr()
+    assert code == 3 and "REFUSED" in captured.out and "not promoted" in captured.err
+    assert promoted_version(root) == "20260101T000000Z-aaaaaa"
+    assert models_cli.main(["--models-dir", str(root), "promote", "20260301T000000Z-cccccc", "--force"]) == 0
+    assert promoted_version(root) == "20260301T000000Z-cccccc"
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "model.joblib").write_bytes(b"garbage"), "checksum"),
+    (lambda d: (d / CARD_FILE).write_text(json.dumps({**json.loads((d / CARD_FILE).read_text()),
+                                                       "libraries": {"scikit-learn": "0.24.2"}})), "scikit-learn 0.24.2"),
+    (lambda d: (d / CARD_FILE).write_text("{"), "unreadable card"),
+])
+def test_broken_models_are_refused_with_a_clear_message(root, damage, message, capsys):
+    damage(root / "20260201T000000Z-bbbbbb")
+    with pytest.raises(ModelError, match=message):
+        load_model(root / "20260201T000000Z-bbbbbb")
+    assert models_cli.main(["--models-dir", str(root), "promote", "20260201T000000Z-bbbbbb", "--force"]) == 2
+    assert message in capsys.readouterr().err and promoted_version(root) is None
+
+
+def test_service_switches_versions_without_a_failed_request(root, tmp_path, trained_model_dir):
+    promote(root, "20260101T000000Z-aaaaaa")
+    process, base = start_service(root, f"sqlite:///{tmp_path / 'swap.db'}", free_port(),
+                                  {"LAKSA_MODEL_POLL_SECONDS": "0.2"})
+    seen, failures, stop_sending = [], [], threading.Event()
+
+    def send():
+        with requests.Session() as session:
+            while not stop_sending.is_set():
+                try:
+                    answer = session.post(f"{base}/predict", json={"text": "lampu jalan mati"},
+                                          headers={"X-API-Key": KEY}, timeout=10)
+                    (seen if answer.status_code == 200 else failures).append(
+                        answer.json().get("model_version", answer.status_code))
+                except requests.RequestException as error:
+                    failures.append(repr(error))
+
+    senders = [threading.Thread(target=send) for _ in range(4)]
+    try:
+        for sender in senders:
+            sender.start()
+        time.sleep(1.0)
+        promote(root, "20260201T000000Z-bbbbbb")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and seen[-8:] != ["20260201T000000Z-bbbbbb"] * 8:
+            time.sleep(0.2)
+        # A broken version written straight into PROMOTED (a bad deploy) is refused; B keeps serving.
+        broken = add_version(root, trained_model_dir, "20260301T000000Z-cccccc")
+        (broken / "model.joblib").write_bytes(b"garbage")
+        (root / "PROMOTED").write_text("20260301T000000Z-cccccc\n")
+        time.sleep(2.0)
+        stop_sending.set()
+        for sender in senders:
+            sender.join(timeout=15)
+        model_now = requests.get(f"{base}/model", timeout=5).json()["version"]
+    finally:
+        stop_sending.set()
+        stop(process)
+    assert failures == []
+    assert seen[0] == "20260101T000000Z-aaaaaa" and "20260201T000000Z-bbbbbb" in seen
+    assert seen[-1] == "20260201T000000Z-bbbbbb" and model_now == "20260201T000000Z-bbbbbb"
+    assert len(seen) > 50
