@@ -15,6 +15,8 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
 from .db import PredictionRecord, new_id, utcnow
+from .drift import limits as drift_limits
+from .drift import training_counts, weekly
 from .errors import ApiError
 from .metrics import record_predictions
 from .text import mask_personal
@@ -164,6 +166,13 @@ def ready():
         checks["database"] = type(error).__name__
     ok = all(value == "ok" for value in checks.values())
     return {"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503
+
+
+@api.get("/drift", summary="Routing health per week: OPD mix vs training, review share, override rates",
+         tags=[ops])
+def drift():
+    training = training_counts(current_app.extensions["laksa_models"].current().card)
+    return {"limits": drift_limits(), "weeks": weekly(current_app.extensions["laksa_sessions"], training)}
 
 
 @api.get("/model", summary="The served model: version, labels, thresholds, evaluation figures", tags=[ops])

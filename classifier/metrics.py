@@ -13,6 +13,8 @@ from flask import Flask, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
                                multiprocess)
 
+from .drift import DriftCollector, training_counts
+
 REQUESTS = Counter("laksa_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
 LATENCY = Histogram("laksa_http_request_seconds", "HTTP request latency", ["endpoint"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
@@ -45,6 +47,10 @@ def install_metrics(app: Flask) -> None:
         LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 
+    # This week's routing health comes from the database, the same for every worker.
+    routing_health = CollectorRegistry()
+    routing_health.register(DriftCollector(app.extensions["laksa_sessions"], lambda: training_counts(app.extensions["laksa_models"].current().card)))
+
     @app.get("/metrics")
     def metrics():
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -52,4 +58,5 @@ def install_metrics(app: Flask) -> None:
             multiprocess.MultiProcessCollector(registry)
         else:
             from prometheus_client import REGISTRY as registry
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry) + generate_latest(routing_health), mimetype=CONTENT_TYPE_LATEST)
+

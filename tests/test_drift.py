@@ -1,0 +1,40 @@
+"""Routing health per week, on the JSON endpoint and in /metrics, with flags past the limits."""
+from datetime import timedelta
+
+from classifier.db import OverrideRecord, PredictionRecord, new_id, utcnow
+from classifier.drift import total_variation, weekly
+
+
+def add_predictions(app, opd, n, needs_review=False, overridden=0, days_ago=0):
+    created = utcnow() - timedelta(days=days_ago)
+    with app.extensions["laksa_sessions"].begin() as session:
+        for i in range(n):
+            record = PredictionRecord(id=new_id(), created_at=created, api_key="test", text="x", category="c",
+                                      category_confidence=0.5, opd=opd, opd_confidence=0.5, opd_margin=0.1,
+                                      alternatives={}, reasons=[], needs_review=needs_review, model_version="v")
+            session.add(record)
+            if i < overridden:
+                session.flush()
+                session.add(OverrideRecord(prediction_id=record.id, created_at=created, operator="op",
+                                           action="override", category="c", opd="DLH", previous_category="c",
+                                           previous_opd=opd, reason="salah"))
+
+
+def test_total_variation():
+    assert total_variation({"A": 5, "B": 5}, {"A": 1, "B": 1}) == 0.0
+    assert total_variation({"A": 10}, {"B": 3}) == 1.0
+
+
+def test_weekly_flags_drift_review_share_and_override_rate(app, client):
+    training = app.extensions["laksa_models"].current().card["data"]["counts"]["opd"]
+    add_predictions(app, "DAMKAR", 30, needs_review=True, overridden=20)  # this week: all DAMKAR, mostly wrong
+    add_predictions(app, "DPUPR", 5, days_ago=14)
+    weeks = weekly(app.extensions["laksa_sessions"], training)
+    assert len(weeks) == 2 and weeks[0]["predictions"] == 30
+    flags = " | ".join(weeks[0]["flags"])
+    assert "drifted" in flags and "needed review" in flags and "DAMKAR: 67% of routes overridden" in flags
+    assert weeks[0]["override_rate"]["DAMKAR"] == round(20 / 30, 4)
+    assert client.get("/drift").json["weeks"][0]["flags"] == weeks[0]["flags"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'laksa_week_override_rate{opd="DAMKAR"} 0.6667' in metrics
+    assert "laksa_week_flags 3.0" in metrics and "laksa_week_review_share 1.0" in metrics
