@@ -1,0 +1,79 @@
+"""Routing knowledge is data: new OPDs and categories, or a category moved to another OPD,
+take an edit of data files and a retraining, and no code change."""
+import shutil
+
+import pandas as pd
+import pytest
+
+from classifier.errors import DataError
+from classifier.models_store import load_model
+from classifier.registry import REGISTRY_DIR, load_registry
+from classifier.train import main as train_main
+from conftest import LABELLED
+
+FISH_TEXTS = [
+    "ikan di kolam budidaya warga mati mendadak, minta penyuluh perikanan datang cek air kolam",
+    "bibit ikan lele bantuan pemkot kok belum dibagikan ke kelompok pembudidaya kami",
+    "mohon pelatihan budidaya ikan nila buat karang taruna, banyak kolam nganggur",
+    "pakan ikan mahal banget, kelompok pembudidaya lele minta bantuan pakan dari dinas perikanan",
+    "tolong cek penjual ikan di pasar pakai formalin, ikannya keras dan gak dihinggapi lalat",
+    "kolam ikan warga tercemar, ikan mas dan nila mati semua, minta dinas perikanan turun",
+    "pengajuan bantuan terpal kolam ikan untuk pembudidaya lele belum ada kabar",
+    "penyuluh perikanan gak pernah datang lagi ke kelompok budidaya ikan di kampung kami",
+    "minta info program bantuan benih ikan gurame buat warga",
+    "ada usaha pembenihan ikan hias yang butuh pendampingan dinas perikanan",
+    "ikan lele di kolam terpal banyak yang mati kena penyakit, butuh obat ikan",
+    "kelompok budidaya ikan minta bantuan pompa air untuk kolam",
+]
+
+
+def shipped_frame():
+    return pd.concat(pd.read_csv(p, dtype=str, keep_default_na=False) for p in sorted(LABELLED.glob("*.csv")))
+
+
+def test_a_new_opd_and_category_need_only_data(tmp_path):
+    registry = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, registry)
+    with open(registry / "opds.csv", "a", encoding="utf-8") as opds:
+        opds.write('DKP,Dinas Ketahanan Pangan dan Perikanan,"Budidaya ikan, benih dan pakan ikan, penyuluh perikanan"\n')
+    with open(registry / "categories.csv", "a", encoding="utf-8") as categories:
+        categories.write("perikanan,Budidaya dan Bantuan Perikanan,DKP\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    shipped_frame().to_csv(data / "shipped.csv", index=False)
+    pd.DataFrame({"id": [f"fish-{i}" for i in range(len(FISH_TEXTS))], "text": FISH_TEXTS,
+                  "category": "perikanan", "opd": "DKP",
+                  "created_at": [f"2024-0{1 + i % 9}-15T10:00:00" for i in range(len(FISH_TEXTS))]}
+                 ).to_csv(data / "fish.csv", index=False)
+    out = tmp_path / "model"
+    assert train_main(["--data", str(data), "--out", str(out), "--registry", str(registry)]) == 0
+    model, card = load_model(out)
+    [prediction] = model.predict(["benih ikan lele bantuan dinas perikanan belum sampai ke kelompok budidaya kami"])
+    assert prediction.opd.label == "DKP" and prediction.opd.name == "Dinas Ketahanan Pangan dan Perikanan"
+    assert prediction.category.label == "perikanan" and "DKP" in card["labels"]["opd"]
+
+
+def test_moving_a_category_to_another_opd(tmp_path):
+    registry = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, registry)
+    categories = pd.read_csv(registry / "categories.csv", dtype=str)
+    categories.loc[categories["code"] == "pju_mati", "usual_opd"] = "DISPERKIMTAN"  # a new city policy
+    categories.to_csv(registry / "categories.csv", index=False)
+    frame = shipped_frame()
+    frame.loc[frame["category"] == "pju_mati", "opd"] = "DISPERKIMTAN"  # its rows follow the table
+    frame.to_csv(tmp_path / "moved.csv", index=False)
+    out = tmp_path / "model"
+    assert train_main(["--data", str(tmp_path / "moved.csv"), "--out", str(out), "--registry", str(registry)]) == 0
+    model, _ = load_model(out)
+    [prediction] = model.predict(["lampu pju di jalan raya mati total sudah seminggu gelap"])
+    assert prediction.opd.label == "DISPERKIMTAN" and load_registry(registry).categories["pju_mati"].usual_opd == \
+        "DISPERKIMTAN"
+
+
+def test_registry_errors_name_file_row_and_column(tmp_path):
+    registry = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, registry)
+    with open(registry / "categories.csv", "a", encoding="utf-8") as categories:
+        categories.write("parkir_baru,Parkir Baru,DINAS_TIDAK_ADA\n")
+    with pytest.raises(DataError, match=r"categories.csv, row \d+, column 'usual_opd'"):
+        load_registry(registry)
