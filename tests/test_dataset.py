@@ -70,11 +70,17 @@ def test_split_holds_out_the_newest_rows():
     assert kind == "time" and set(valid["text"]) == {"i", "j"} and len(train) == 8
 
 
-def test_shipped_data_is_valid_and_has_no_near_duplicates():
-    frame = load_labelled(LABELLED, registry=load_registry())
+def test_shipped_data_is_valid_varied_and_has_no_near_duplicates():
     registry = load_registry()
+    frame = load_labelled(LABELLED, registry=registry)
+    holdout = load_labelled(LABELLED.parent / "evaluation", registry=registry)
     assert len(frame) >= 3000
     assert frame["category"].nunique() >= 25 and frame["opd"].nunique() >= 18
-    assert set(frame["opd"]) <= set(registry.opds)
-    assert frame["id"].is_unique
-    assert near_duplicates(list(frame["text"]), threshold=0.8) == []
+    assert {"DPUPR", "DISHUB", "DLH", "DINSOS", "DISDUKCAPIL", "DINKES", "DINDIK", "SATPOLPP", "DAMKAR", "BPBD",
+            "DISPERKIMTAN", "DISNAKER", "DISKOMINFO", "DPMPTSP", "BAPENDA", "PDAM"} <= set(frame["opd"])
+    words = frame["text"].str.split().str.len()
+    assert words.min() >= 3 and words.max() >= 150 and 25 <= words.median() <= 35
+    both = pd.concat([frame, holdout])
+    assert both["id"].is_unique
+    # No pair of texts, within the training data or across it and the hold-out, is a near-duplicate.
+    assert near_duplicates(list(both["text"]), threshold=0.8) == []
