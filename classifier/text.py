@@ -35,12 +35,19 @@ _REDUPLICATION = re.compile(r"\b([a-z]{2,})(?:-\1|2)\b")  # jalan-jalan, rumah2 
 
 @dataclass(frozen=True)
 class TextConfig:
-    """Which normalisation steps run. Defaults are the ones the ablation keeps."""
+    """Which normalisation steps run.
 
-    unicode_nfkc: bool = True
+    Defaults follow the ablation on real complaints (`python -m benchmarks.ablation`, README):
+    the slang dictionary, stemming (for the category head) and dropping bare numbers help;
+    NFKC, collapsing repeated letters and folding reduplication made no measurable difference,
+    so they are off. Masking stays on whatever it measures: stored texts and features must not
+    carry personal numbers.
+    """
+
+    unicode_nfkc: bool = False
     mask_personal: bool = True
-    collapse_repeats: bool = True
-    reduplication: bool = True
+    collapse_repeats: bool = False
+    reduplication: bool = False
     slang: bool = True
     stem: bool = True
     drop_numbers: bool = True

@@ -41,9 +41,16 @@ def test_slang_abbreviations_are_expanded(normalizer):
         assert slang not in cleaned.split()
 
 
-def test_repeated_letters_and_reduplication(normalizer):
-    assert normalizer.clean("tolonggg dong") .split()[0] == "tolong"
+def test_optional_steps_fold_repeats_reduplication_and_unicode():
+    normalizer = TextNormalizer(TextConfig(collapse_repeats=True, reduplication=True, unicode_nfkc=True))
+    assert normalizer.clean("tolonggg dong").split()[0] == "tolong"
     assert normalizer.clean("anak-anak dan rumah2") == "anak dan rumah"
+    assert normalizer.clean("ＪＡＬＡＮ rusak") == "jalan rusak"  # full-width letters
+
+
+def test_default_steps_follow_the_ablation(normalizer):
+    assert normalizer.config.slang and normalizer.config.stem and normalizer.config.mask_personal
+    assert not (normalizer.config.collapse_repeats or normalizer.config.reduplication)
 
 
 def test_stemming_with_project_overrides(normalizer):
