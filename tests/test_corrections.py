@@ -1,0 +1,58 @@
+"""Operators' corrections flow back: exported in the labelled schema, and winning in training."""
+from datetime import timedelta
+
+import pandas as pd
+
+from classifier import manage
+from classifier.corrections import load_corrections
+from classifier.dataset import drop_duplicates, load_labelled
+from classifier.db import OverrideRecord, PredictionRecord, new_id, utcnow
+from classifier.registry import load_registry
+from classifier.train import main as train_main
+from conftest import write_csv
+
+TEXT = "lampu taman di alun-alun ahmad yani mati semua sudah sebulan"
+
+
+def add(app, text, actions):
+    """A stored prediction routed to DISHUB, then the operators' (action, category, opd) records in order."""
+    with app.extensions["laksa_sessions"].begin() as session:
+        prediction = PredictionRecord(id=new_id(), created_at=utcnow() - timedelta(hours=2), api_key="k", text=text,
+                                      category="pju_mati", category_confidence=0.6, opd="DISHUB", opd_confidence=0.6,
+                                      opd_margin=0.2, alternatives={}, reasons=[], needs_review=True, model_version="v")
+        session.add(prediction)
+        session.flush()
+        for minutes, (action, category, opd) in enumerate(actions):
+            session.add(OverrideRecord(prediction_id=prediction.id, created_at=utcnow() - timedelta(minutes=60 - minutes),
+                                       operator="sari", action=action, category=category, opd=opd,
+                                       previous_category="pju_mati", previous_opd="DISHUB", reason=""))
+    return prediction.id
+
+
+def test_effective_label_is_the_latest_record(app, database_url, tmp_path, monkeypatch):
+    corrected = add(app, TEXT, [("override", "taman_rth", "DISPERKIMTAN"), ("override", "taman_rth", "DLH")])
+    confirmed = add(app, "pju mati di jalan baru", [("confirm", "pju_mati", "DISHUB")])
+    add(app, "tidak pernah diperiksa", [])
+    frame = load_corrections(database_url).set_index("id")
+    assert set(frame.index) == {corrected, confirmed}
+    assert frame.loc[corrected, ["category", "opd"]].tolist() == ["taman_rth", "DLH"]
+    monkeypatch.setenv("LAKSA_DATABASE_URL", database_url)
+    out = tmp_path / "corrections.csv"
+    assert manage.main(["export-corrections", str(out)]) == 0
+    exported = load_labelled(out, registry=load_registry())  # the labelled schema, valid against the registry
+    assert len(exported) == 2 and set(exported["opd"]) == {"DLH", "DISHUB"}
+
+
+def test_operator_labels_win_over_older_labels_in_training(app, database_url, tmp_path, monkeypatch):
+    add(app, TEXT, [("override", "taman_rth", "DLH")])
+    shipped = write_csv(tmp_path / "old.csv", "id,text,category,opd,created_at",
+                        [f"old-1,{TEXT},pju_mati,DISHUB,2024-05-01T10:00:00"])
+    frame = pd.concat([load_labelled(shipped), load_corrections(database_url)], ignore_index=True)
+    kept, removed = drop_duplicates(frame)
+    assert removed == 1 and kept["opd"].tolist() == ["DLH"]
+    monkeypatch.setenv("LAKSA_DATABASE_URL", database_url)
+    from conftest import LABELLED
+    out = tmp_path / "model"
+    assert train_main(["--data", str(LABELLED), "--out", str(out), "--corrections"]) == 0
+    import json
+    assert json.loads((out / "card.json").read_text())["data"]["operator_corrections"] == 1
