@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 DATA   ?= data/labelled
 MODELS ?= models
 
-.PHONY: setup run model examples test benchmark clean
+.PHONY: setup run model examples test benchmark benchmark-model benchmark-service benchmark-scale clean
 
 setup: $(VENV)/.installed
 
@@ -32,11 +32,26 @@ run: examples
 	LAKSA_API_KEYS=$${LAKSA_API_KEYS:-dev-key} LAKSA_SECURE_COOKIES=$${LAKSA_SECURE_COOKIES:-0} \
 		$(BIN)/gunicorn -c gunicorn.conf.py 'classifier.serve:create_app()'
 
+# The browser tests drive Debian's chromium (Playwright cannot download its own browsers here).
 test: setup
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -q
 
-benchmark: setup
-	$(BIN)/python -m benchmarks.run
+# Every benchmark, each printing its table; the real-data ones skip when ../shared is absent.
+benchmark: setup benchmark-model benchmark-service benchmark-scale
+
+benchmark-model: setup
+	$(BIN)/python -m benchmarks.real_split
+	$(BIN)/python -m benchmarks.ablation
+	$(BIN)/python -m benchmarks.shipped_vs_real
+
+# /predict under gunicorn against a bare echo app, with `wrk` when installed (apt-get install wrk).
+benchmark-service: setup
+	$(BIN)/python -m benchmarks.service_load
+
+# Training time and peak memory at 1k, 10k and 100k complaints (about ten minutes).
+benchmark-scale: setup
+	$(BIN)/python -m benchmarks.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache

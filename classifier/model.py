@@ -186,7 +186,9 @@ class RoutingModel:
         self.label_names_ = label_names or {"category": {}, "opd": {}}
         self.rare_labels_ = {head: self._rare(labels) for head, labels in zip(HEADS, (categories, opds))}
         step("fit heads")
-        self._fit_heads(texts, categories, opds, times)
+        # One normaliser for both fits: the refit reuses the stems cached during the first.
+        normalizer = TextNormalizer(self.text_config, self.lexicon_dir)
+        self._fit_heads(normalizer, texts, categories, opds, times)
         valid = (texts, categories, opds, times) if valid is None else (tuple(valid) + (None,))[:4]
         valid_texts, valid_categories, valid_opds, valid_times = valid
         valid_categories, valid_opds = np.asarray(valid_categories, object), np.asarray(valid_opds, object)
@@ -196,7 +198,7 @@ class RoutingModel:
             step("refit on all data")
             all_times = None if times is None or valid_times is None else np.concatenate(
                 [np.asarray(times), np.asarray(valid_times)])
-            self._fit_heads(texts + list(valid_texts), np.concatenate([categories, valid_categories]),
+            self._fit_heads(normalizer, texts + list(valid_texts), np.concatenate([categories, valid_categories]),
                             np.concatenate([opds, valid_opds]), all_times)
         return self
 
@@ -218,10 +220,10 @@ class RoutingModel:
                           f"{' ...' if len(rare) > 10 else ''}", RareLabelWarning, stacklevel=3)
         return rare
 
-    def _fit_heads(self, texts: list[str], categories: np.ndarray, opds: np.ndarray, times=None) -> None:
+    def _fit_heads(self, normalizer: TextNormalizer, texts: list[str], categories: np.ndarray, opds: np.ndarray,
+                   times=None) -> None:
         weights = self._recency_weights(times)
-        self.features_ = _Features(TextNormalizer(self.text_config, self.lexicon_dir), self.word_ngrams,
-                                   self.char_ngrams, self.min_df)
+        self.features_ = _Features(normalizer, self.word_ngrams, self.char_ngrams, self.min_df)
         words, chars = self.features_.fit_transform(texts)
         self.heads_ = {}
         for head, labels, C, use_chars in (("category", categories, self.C_category, self.category_uses_chars),
