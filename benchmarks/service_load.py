@@ -44,7 +44,8 @@ REQUEST_TIMEOUT = 5
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.service_load", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="model directory to serve (default: train one from data/labelled/)")
+    parser.add_argument("--model",
+                        help="model directory or models root to serve (default: train one from data/labelled/)")
     parser.add_argument("--database-url", help="SQLAlchemy URL, e.g. PostgreSQL (default: SQLite in a temp folder)")
     parser.add_argument("--seconds", type=float, default=15, help="measured load per app")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured load per app before that")
@@ -142,9 +143,9 @@ def run_python(url: str, bodies: Path, key: str, seconds: float, args, max_reque
         latencies, ok, failed = [], 0, 0
         with requests.Session() as session:
             session.headers.update({"X-API-Key": key, "Content-Type": "application/json"})
-            n = index * 997
-            while time.monotonic() < deadline and n - index * 997 < max_requests // args.connections:
-                n += 1
+            for n in range(index * 997, index * 997 + max_requests // args.connections):
+                if time.monotonic() >= deadline:
+                    break
                 started = time.perf_counter()
                 try:
                     status = session.post(url, data=payloads[n % len(payloads)].encode(),
@@ -188,9 +189,12 @@ def run_batches(base: str, key: str, texts: list[str], args) -> tuple[float, int
     """Seconds to route `texts` through /predict/batch, and how many came back routed."""
     chunks = [texts[i:i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
 
-    def call(chunk):
-        answer = requests.post(f"{base}/predict/batch", json={"items": [{"text": t} for t in chunk]},
-                               headers={"X-API-Key": key}, timeout=60)
+    def call(chunk) -> int:
+        try:
+            answer = requests.post(f"{base}/predict/batch", json={"items": [{"text": t} for t in chunk]},
+                                   headers={"X-API-Key": key}, timeout=60)
+        except requests.RequestException:
+            return 0
         return len(answer.json()["items"]) if answer.status_code == 200 else 0
 
     started = time.perf_counter()
@@ -224,18 +228,19 @@ def measure(args, workdir: Path) -> dict:
 
 def report(result: dict) -> None:
     bare, predict, batch = result["bare"], result["predict"], result["batch"]
+    # errors: non-2xx answers, socket errors and requests still unanswered when the load generator stopped
     print_table(["app", "requests/s", "p50 ms", "p99 ms", "errors"],
-                [[name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"] + r["unanswered"]]
+                [[name, f"{r['rps']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", r["errors"] + r["unanswered"]]
                  for name, r in (("bare echo", bare), ("/predict", predict))])
     print()
     ratio = predict["rps"] / bare["rps"]
     errors = sum(r["errors"] + r["unanswered"] for r in (bare, predict))
-    rows = [["/predict / bare throughput", ratio, ">= 0.60", ratio >= 0.60],
-            ["/predict p99 ms", predict["p99_ms"], "<= 25", predict["p99_ms"] <= 25],
+    rows = [["/predict / bare throughput", f"{ratio:.2f}", ">= 0.60", ratio >= 0.60],
+            ["/predict p99 ms", f"{predict['p99_ms']:.1f}", "<= 25", predict["p99_ms"] <= 25],
             ["errors (both apps)", errors, "0", errors == 0],
             ["stored predictions == /predict 2xx", f"{predict['stored']} == {predict['ok']}", "equal",
              predict["stored"] == predict["ok"]],
-            [f"batch: {batch['texts']:,} texts, seconds", batch["seconds"], "<= 10", batch["seconds"] <= 10],
+            [f"batch: {batch['texts']:,} texts, seconds", f"{batch['seconds']:.1f}", "<= 10", batch["seconds"] <= 10],
             ["batch: routed == stored == sent", f"{batch['routed']} == {batch['stored']} == {batch['texts']}",
              "equal", batch["routed"] == batch["stored"] == batch["texts"]]]
     print_table(["figure", "measured", "target", "met"], [[*row[:3], "yes" if row[3] else "NO"] for row in rows])

@@ -32,7 +32,8 @@ def summary(session: Session, start: datetime, end: datetime) -> dict:
     decision, latest = aliased(OverrideRecord), latest_decisions()
     opd, category = func.coalesce(decision.opd, PredictionRecord.opd), func.coalesce(decision.category,
                                                                                       PredictionRecord.category)
-    effective = within(select(opd, category, func.count()).select_from(PredictionRecord).outerjoin(latest, latest.c.prediction_id == PredictionRecord.id)
+    effective = within(select(opd, category, func.count()).select_from(PredictionRecord)
+                       .outerjoin(latest, latest.c.prediction_id == PredictionRecord.id)
                        .outerjoin(decision, decision.id == latest.c.id), PredictionRecord.created_at, start, end)
     by_opd, by_category = Counter(), Counter()
     for opd_code, category_code, n in session.execute(effective.group_by(opd, category)):
@@ -55,6 +56,7 @@ def summary(session: Session, start: datetime, end: datetime) -> dict:
 
 
 def chart_svg(name: str, figures: dict, registry: Registry) -> bytes:
+    from matplotlib.dates import DateFormatter
     from matplotlib.figure import Figure  # no pyplot: no global state, safe in threaded workers
 
     figure = Figure(figsize=(8, 4.2), layout="constrained")
@@ -68,6 +70,7 @@ def chart_svg(name: str, figures: dict, registry: Registry) -> bytes:
         axes.bar(days, review, bottom=automatic, color="#dd6b20", label="Perlu tinjauan")
         axes.set_ylabel("Keluhan per hari")
         axes.legend(frameon=False)
+        axes.xaxis.set_major_formatter(DateFormatter("%d/%m"))
         figure.autofmt_xdate()
     elif name in ("opd", "category"):
         counts = figures["by_opd" if name == "opd" else "by_category"].most_common(15)[::-1]
@@ -83,6 +86,8 @@ def chart_svg(name: str, figures: dict, registry: Registry) -> bytes:
         axes.set_xlim(0, 100)
     else:
         raise KeyError(name)
+    if name != "volume":
+        axes.set_ylim(-0.6, max(len(axes.patches), 8) - 0.4)  # bars keep one thickness however few they are
     if not axes.has_data():
         axes.text(0.5, 0.5, "Belum ada data pada rentang ini", ha="center", va="center", transform=axes.transAxes)
     buffer = io.BytesIO()

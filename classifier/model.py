@@ -282,10 +282,11 @@ class RoutingModel:
                "opd": np.exp(self._opd_log_probs(opd_margins, category_probs, self.opd_weights_))}
         direct_probs = np.exp(self._opd_log_probs(opd_margins, category_probs, [direct[0], 0.0]))
         targets = {"category": categories, "opd": opds}
-        self.calibrators_ = {head: _fit_isotonic(*self._confidence_and_hits(head, raw[head], targets[head]))
-                             for head in HEADS}
+        self.calibrators_ = {head: _fit_isotonic(*self._confidence_and_hits(head, raw[head], targets[head]),
+                                                 len(self.classes_[head])) for head in HEADS}
         probs = {head: _recalibrate(raw[head], self.calibrators_[head]) for head in HEADS}
-        direct_probs = _recalibrate(direct_probs, _fit_isotonic(*self._confidence_and_hits("opd", direct_probs, opds)))
+        direct_probs = _recalibrate(direct_probs, _fit_isotonic(*self._confidence_and_hits("opd", direct_probs, opds),
+                                                                len(self.classes_["opd"])))
         self.validation_predictions_ = {"probs": probs, "targets": targets}  # for the report; not saved
         self.thresholds_, self.validation_ = {}, {"n": len(texts)}
         for head in HEADS:
@@ -358,11 +359,16 @@ class RoutingModel:
                 "validation": self.validation_}
 
 
-def _fit_isotonic(confidence: np.ndarray, correct: np.ndarray):
-    """Maps a head's top probability to the observed chance that the top label is right."""
+def _fit_isotonic(confidence: np.ndarray, correct: np.ndarray, n_classes: int):
+    """Maps a head's top probability to the observed chance that the top label is right.
+
+    Never below 1/n_classes: the most likely of n labels is at least as likely as the others, even
+    where the validation data's least confident rows happened to be all wrong.
+    """
     from sklearn.isotonic import IsotonicRegression
 
-    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(confidence, correct.astype(float))
+    return IsotonicRegression(y_min=1.0 / max(n_classes, 1), y_max=1.0, out_of_bounds="clip").fit(
+        confidence, correct.astype(float))
 
 
 def _recalibrate(probs: np.ndarray, calibrator) -> np.ndarray:

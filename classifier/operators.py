@@ -190,8 +190,8 @@ def _csrf_error(error: CSRFError):
 
 @pages.errorhandler(RateLimitExceeded)
 def _too_many(error: RateLimitExceeded):
-    return render_template("operators/login.html", error="Terlalu banyak percobaan masuk. Tunggu sebentar lalu coba lagi.",
-                           next=""), 429
+    message = "Terlalu banyak percobaan masuk. Tunggu sebentar lalu coba lagi."
+    return render_template("operators/login.html", error=message, next=""), 429
 
 
 @pages.errorhandler(HTTPException)
@@ -242,7 +242,7 @@ def queue():
     with _db()() as db:
         page = review.review_queue(db, opd=opd, start=start, end=end, page=_page_number(), per_page=25)
     filters = {k: v for k, v in args.items() if k in ("opd", "from", "to") and v}
-    return render_template("operators/queue.html", page=page, filters=filters, now=utcnow())
+    return render_template("operators/queue.html", page=page, filters=filters)
 
 
 @pages.post("/complaints/<prediction_id>/claim")
@@ -260,6 +260,7 @@ def claim(prediction_id: str):
 @pages.get("/complaints/<prediction_id>")
 @login_required
 def complaint(prediction_id: str, errors: list[str] | None = None, form: dict | None = None, status: int = 200):
+    """The complaint page; `decide` renders it again with its errors and the operator's entries."""
     with _db()() as db:
         prediction = review.get_prediction(db, prediction_id)
         decisions = review.history(db, prediction_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, request
 from flask_login import current_user
 from flask_openapi3 import APIBlueprint, Tag
 from flask_wtf.csrf import CSRFError
@@ -128,7 +128,7 @@ def export_overrides(query: OverridesQuery):
         ["application/json", "text/csv"]) == "text/csv")
     sessions = current_app.extensions["laksa_sessions"]
     if wants_csv and not {"page", "per_page"} & set(request.args):
-        return Response(stream_with_context(_csv(sessions, selected)), mimetype="text/csv",
+        return Response(_csv(sessions, selected), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=overrides.csv"})
     with sessions() as db:
         page = review.list_overrides(db, selected, query.page, query.per_page)

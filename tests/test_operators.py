@@ -109,7 +109,8 @@ def test_deciding_on_an_unknown_prediction_is_a_404(app, client):
 def test_the_queue_puts_the_least_certain_first_and_filters_and_pages(app, client):
     auth = add_operator(app, "budi")
     now = utcnow()
-    ids = {name: add_prediction(app, opd=opd, opd_confidence=conf, opd_margin=margin, created_at=now - timedelta(days=age))
+    ids = {name: add_prediction(app, opd=opd, opd_confidence=conf, opd_margin=margin,
+                                created_at=now - timedelta(days=age))
            for name, opd, conf, margin, age in [("c", "DISHUB", 0.6, 0.3, 0), ("a", "DLH", 0.4, 0.2, 1),
                                                  ("b2", "DISHUB", 0.5, 0.2, 2), ("b1", "DLH", 0.5, 0.1, 3)]}
     add_prediction(app, opd_confidence=0.99, needs_review=False)  # routed automatically: not in the queue

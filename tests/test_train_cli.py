@@ -124,3 +124,12 @@ def test_serving_features_equal_scikit_learns(trained_model):
     assert np.allclose(chars.toarray(), model.features_.char.transform(cleaned).toarray(), atol=1e-6)
     svm = model.heads_["category"]
     assert np.allclose(model._margins(texts)[0], svm.decision_function(words), atol=1e-5)
+
+
+def test_vague_texts_get_a_low_but_meaningful_confidence(trained_model):
+    model, _ = trained_model
+    [vague] = model.predict(["saya mau tanya prosedurnya gimana ya"])
+    n_opds = len(model.classes_["opd"])
+    assert vague.needs_review and 1 / n_opds <= vague.opd.confidence < 0.9
+    assert all(a["confidence"] <= vague.opd.confidence for a in vague.opd.alternatives)
+    assert vague.opd.alternatives[0]["confidence"] > 0.001  # the alternatives still tell operators something

@@ -1,0 +1,200 @@
+"""The operators' pages: sign-in and its safeguards, escaping of citizen text, decisions, dashboard, admin."""
+import html
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text
+
+from classifier.db import OverrideRecord, PredictionRecord, utcnow
+from classifier.operators import highlight
+from classifier.text import TextNormalizer
+from conftest import API_KEY
+from test_operators import PASSWORD, add_operator, add_prediction, login_token
+
+HOSTILE = ["<script>alert('xss')</script> lampu jalan mati",
+           'Lampu mati " onmouseover="alert(1)" data-x=\' <img src=x onerror=alert(2)>',
+           "Lampu mati'; DROP TABLE predictions; -- </textarea><b>tebal</b>",
+           "Sampah &lt;b&gt; numpuk &amp; bau <mark>palsu</mark> lampu"]
+
+
+def sign_in(client, username="budi", password=PASSWORD):
+    return client.post("/operator/login", data={"username": username, "password": password,
+                                                "csrf_token": login_token(client)})
+
+
+def token(client, path="/operator/") -> str:
+    return login_token(client, path)
+
+
+@pytest.fixture(scope="module")
+def normalizer():
+    return TextNormalizer()
+
+
+@pytest.mark.parametrize("raw", HOSTILE)
+def test_highlighting_escapes_the_text_before_marking_it(raw, normalizer):
+    marked = str(highlight(raw, ["lampu", "mati", "script", "onmouseover", "img", "drop", "textarea", "mark"],
+                           normalizer))
+    assert "<mark>" in marked
+    bare = marked.replace("<mark>", "").replace("</mark>", "")
+    assert "<" not in bare and ">" not in bare and '"' not in bare and "'" not in bare
+    assert html.unescape(bare) == raw  # nothing lost, nothing added but the marks
+
+
+def test_highlighting_marks_words_by_their_stem_slang_and_bigrams(normalizer):
+    marked = str(highlight("Lampunya mati, PJU di jalan Daan Mogot gelap. Jalan rusak juga.",
+                           ["lampu", "mati", "terang", "jalan rusak"], normalizer))
+    assert re.findall(r"<mark>(\w+)</mark>", marked) == ["Lampunya", "mati", "PJU", "Jalan", "rusak"]
+
+
+def test_pages_need_a_sign_in_and_the_sign_in_sets_a_safe_cookie(app, client):
+    add_operator(app, "budi")
+    for path in ("/operator/", "/operator/dashboard", "/operator/admin/operators"):
+        answer = client.get(path)
+        assert answer.status_code == 302 and answer.location.startswith("/operator/login")
+    wrong = sign_in(client, password="salah-sekali")
+    assert wrong.status_code == 401 and "salah" in wrong.get_data(as_text=True)
+    no_token = client.post("/operator/login", data={"username": "budi", "password": PASSWORD})
+    assert no_token.status_code == 400 and "Formulir" in no_token.get_data(as_text=True)
+    answer = client.post("/operator/login", data={"username": "budi", "password": PASSWORD, "next": "//evil.example/x",
+                                                  "csrf_token": login_token(client)})
+    assert answer.status_code == 302 and answer.location == "/operator/"  # no open redirect
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+    page = client.get("/operator/")
+    assert page.status_code == 200 and "script-src" not in page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_failed_sign_ins_are_rate_limited_per_ip_across_form_and_basic_auth(app, client):
+    add_operator(app, "budi")
+    for _ in range(4):
+        assert sign_in(client, password="tebakan-salah").status_code == 401
+    assert client.get("/review", headers={"Authorization": "Basic YnVkaTpzYWxhaA=="}).status_code == 401
+    blocked = sign_in(client)  # the right password, too late
+    assert blocked.status_code == 429 and "Terlalu banyak" in blocked.get_data(as_text=True)
+    assert client.get("/review", headers={"Authorization": "Basic YnVkaTpzYWxhaA=="}).status_code == 429
+
+
+def test_successful_sign_ins_are_not_rate_limited(app):
+    add_operator(app, "budi")
+    for _ in range(8):  # a shift change: many operators behind one address
+        client = app.test_client()
+        assert sign_in(client).status_code == 302
+
+
+def test_citizen_text_is_escaped_on_every_page(app, client):
+    add_operator(app, "budi")
+    routed = client.post("/predict/batch", json={"items": [{"text": t} for t in HOSTILE]},
+                         headers={"X-API-Key": API_KEY})
+    ids = [item["prediction_id"] for item in routed.json["items"]]
+    # The queue lists what the model flagged; make sure all hostile texts are in it whatever the model said.
+    with app.extensions["laksa_sessions"].begin() as session:
+        session.execute(PredictionRecord.__table__.update().values(needs_review=True))
+    sign_in(client)
+    pages = [client.get("/operator/"), client.get("/operator/dashboard"),
+             *[client.get(f"/operator/complaints/{i}") for i in ids]]
+    for page in pages:
+        body = page.get_data(as_text=True)
+        assert page.status_code == 200
+        for needle in ("<script>", "onmouseover=\"", "<img src=x", "<b>tebal", "</textarea><b>", "<mark>palsu"):
+            assert needle not in body
+    queue = pages[0].get_data(as_text=True)
+    assert "&lt;script&gt;" in queue and "DROP TABLE predictions" in queue
+    shown = re.search(r'id="complaint-text">(.*?)</div>', pages[4].get_data(as_text=True), re.S).group(1)
+    assert html.unescape(shown.replace("<mark>", "").replace("</mark>", "")) == HOSTILE[2]
+    with app.extensions["laksa_sessions"]() as session:  # the SQL fragment was data, never SQL
+        assert session.execute(text("SELECT COUNT(*) FROM predictions")).scalar() == len(HOSTILE)
+
+
+def test_an_operator_claims_then_overrides_through_the_pages(app, client):
+    add_operator(app, "budi")
+    prediction_id = add_prediction(app, text="Lampu jalan mati total", opd="DISHUB")
+    sign_in(client)
+    queue = client.get("/operator/").get_data(as_text=True)
+    assert f"/operator/complaints/{prediction_id}/claim" in queue
+    opened = client.post(f"/operator/complaints/{prediction_id}/claim", data={"csrf_token": token(client)})
+    assert opened.location == f"/operator/complaints/{prediction_id}"
+    page = client.get(opened.location).get_data(as_text=True)
+    assert "Anda sedang menangani" in page and "<mark>Lampu</mark>" in page
+
+    category = next(c for c in app.extensions["laksa_registry"].categories.values() if c.usual_opd == "DLH").code
+    form = {"csrf_token": token(client), "action": "override", "opd": "DLH", "category": category, "reason": ""}
+    refused = client.post(f"/operator/complaints/{prediction_id}/decide", data=form)
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Alasan wajib diisi" in body
+    assert re.search(r'<option value="DLH" selected>', body)  # the choice is kept for the retry
+    done = client.post(f"/operator/complaints/{prediction_id}/decide", data={**form, "reason": "sampah, bukan PJU"})
+    assert done.status_code == 302 and done.location == "/operator/"
+    after = client.get("/operator/").get_data(as_text=True)
+    assert "Koreksi tersimpan" in after and prediction_id not in after  # decided: out of the queue
+    with app.extensions["laksa_sessions"]() as session:
+        record = session.scalar(select(OverrideRecord))
+    assert (record.operator, record.action, record.previous_opd, record.opd, record.category, record.reason) == (
+        "budi", "override", "DISHUB", "DLH", category, "sampah, bukan PJU")
+    history = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
+    assert "Dikoreksi" in history and "sampah, bukan PJU" in history
+
+
+def test_a_page_confirm_and_a_claim_conflict(app, client):
+    add_operator(app, "budi"), add_operator(app, "ani")
+    prediction_id = add_prediction(app)
+    other = app.test_client()
+    sign_in(other, "ani")
+    other.post(f"/operator/complaints/{prediction_id}/claim", data={"csrf_token": token(other)})
+    sign_in(client)
+    assert "Ditangani ani" in client.get("/operator/").get_data(as_text=True)
+    refused = client.post(f"/operator/complaints/{prediction_id}/claim", data={"csrf_token": token(client)})
+    assert "ditangani oleh ani" in client.get(refused.location).get_data(as_text=True)
+    confirmed = client.post(f"/operator/complaints/{prediction_id}/decide",
+                            data={"csrf_token": token(client), "action": "confirm", "reason": ""})
+    assert confirmed.status_code == 302
+    with app.extensions["laksa_sessions"]() as session:
+        assert session.scalar(select(OverrideRecord.action)) == "confirm"
+    missing = client.get("/operator/complaints/tidak-ada")
+    assert missing.status_code == 404 and "Keluhan tidak ditemukan" in missing.get_data(as_text=True)
+
+
+def test_the_dashboard_counts_and_draws(app, client):
+    auth = add_operator(app, "budi")
+    now = utcnow()
+    ids = [add_prediction(app, opd=opd, needs_review=review, created_at=now - timedelta(days=age))
+           for opd, review, age in [("DISHUB", True, 0), ("DISHUB", False, 0), ("DLH", True, 1), ("DLH", True, 2),
+                                    ("DLH", False, 40)]]
+    client.post(f"/predictions/{ids[0]}/override", json={"opd": "DLH", "reason": "x"}, headers=auth)
+    client.post(f"/predictions/{ids[2]}/confirm", json={}, headers=auth)
+    client.post(f"/predictions/{ids[3]}/override", json={"opd": "DINSOS", "reason": "y"}, headers=auth)
+    sign_in(client)
+    page = client.get("/operator/dashboard").get_data(as_text=True)
+    kpis = re.findall(r"<small>([^<]+)</small><strong>([^<]+)</strong>", page)
+    assert dict(kpis) == {"Keluhan masuk": "4", "Perlu tinjauan": "75%", "Sudah ditinjau operator": "3",
+                          "Tingkat koreksi": "67%"}  # the 40-day-old one is outside the default 30 days
+    charts = re.findall(r'<img src="([^"]+)"', page)
+    assert len(charts) == 4
+    for url in charts:
+        chart = client.get(html.unescape(url))
+        assert chart.status_code == 200 and chart.mimetype == "image/svg+xml" and b"<svg" in chart.data
+    opd_chart = client.get(html.unescape(charts[1])).get_data(as_text=True)
+    assert "Dinas Lingkungan Hidup" in opd_chart  # effective labels: DLH now leads
+    wide = client.get("/operator/dashboard?from=2000-01-01").get_data(as_text=True)
+    assert "<small>Keluhan masuk</small><strong>5</strong>" in wide
+    assert client.get("/operator/dashboard/bocor.svg").status_code == 404
+    assert client.get("/operator/dashboard?from=besok").status_code == 422
+
+
+def test_admins_create_accounts_on_their_page_and_operators_may_not(app, client):
+    add_operator(app, "budi"), add_operator(app, "kepala", role="admin")
+    sign_in(client, "budi")
+    assert client.get("/operator/admin/operators").status_code == 403
+    refused = client.post("/operator/admin/operators", data={"csrf_token": token(client), "username": "x",
+                                                             "password": "cukup-panjang-1"})
+    assert refused.status_code == 403
+    admin = app.test_client()
+    sign_in(admin, "kepala")
+    made = admin.post("/operator/admin/operators", data={"csrf_token": token(admin, "/operator/admin/operators"),
+                                                         "username": "citra", "password": "cukup-panjang-1",
+                                                         "role": "operator"})
+    assert made.status_code == 302
+    assert "citra" in admin.get("/operator/admin/operators").get_data(as_text=True)
+    assert sign_in(app.test_client(), "citra", "cukup-panjang-1").status_code == 302
