@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
-from . import accounts, dashboard, review
+from . import accounts, dashboard, drift, review
 from .db import Operator, utcnow
 from .errors import ApiError
 
@@ -307,7 +307,9 @@ def dashboard_page():
         figures = dashboard.summary(db, start, end)
     shown = {"from": start.astimezone(review.WIB).date().isoformat(),
              "to": (end.astimezone(review.WIB) - timedelta(days=1)).date().isoformat()}
-    return render_template("operators/dashboard.html", figures=figures, charts=dashboard.CHARTS, shown=shown)
+    training = drift.training_counts(current_app.extensions["laksa_models"].current().card)
+    return render_template("operators/dashboard.html", figures=figures, charts=dashboard.CHARTS, shown=shown,
+                           weeks=drift.weekly(_db(), training), limits=drift.limits())
 
 
 @pages.get("/dashboard/<name>.svg")

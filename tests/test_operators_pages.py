@@ -181,6 +181,8 @@ def test_the_dashboard_counts_and_draws(app, client):
     assert "<small>Keluhan masuk</small><strong>5</strong>" in wide
     assert client.get("/operator/dashboard/bocor.svg").status_code == 404
     assert client.get("/operator/dashboard?from=besok").status_code == 422
+    assert "Kesehatan rute per minggu" in page and 'class="flagged"' in page  # this week: 3 of 4 need review
+    assert "perlu tinjauan" in page.lower() and "⚠" in page
 
 
 def test_admins_create_accounts_on_their_page_and_operators_may_not(app, client):
