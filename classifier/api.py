@@ -11,6 +11,7 @@ from typing import Any
 from flask import current_app, g, request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import insert
 from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -116,7 +117,7 @@ def _route(complaints: list[Complaint]) -> list[dict]:
     records = [_record(c, p, served.version) for c, p in zip(complaints, predictions)]
     try:
         with current_app.extensions["laksa_sessions"].begin() as session:
-            session.add_all(records)
+            session.execute(insert(PredictionRecord), records)  # a Core insert: no ORM bookkeeping per row
     except SQLAlchemyError:
         current_app.logger.exception("could not store predictions")
         raise ApiError(503, "storage_unavailable", "the prediction could not be stored; retry later") from None
@@ -124,9 +125,10 @@ def _route(complaints: list[Complaint]) -> list[dict]:
     return [_answer(r, p) for r, p in zip(records, predictions)]
 
 
-def _record(complaint: Complaint, prediction, version: str) -> PredictionRecord:
+def _record(complaint: Complaint, prediction, version: str) -> dict:
+    """The row stored for one prediction (the columns of PredictionRecord)."""
     opd_alternatives = prediction.opd.alternatives
-    return PredictionRecord(
+    return dict(
         id=new_id(), created_at=utcnow(), api_key=g.api_key_name, external_id=complaint.external_id,
         text=mask_personal(complaint.text), request_metadata=complaint.metadata,
         category=prediction.category.label, category_confidence=prediction.category.confidence,
@@ -136,15 +138,15 @@ def _record(complaint: Complaint, prediction, version: str) -> PredictionRecord:
         reasons=prediction.reasons, needs_review=prediction.needs_review, model_version=version)
 
 
-def _answer(record: PredictionRecord, prediction) -> dict:
+def _answer(record: dict, prediction) -> dict:
     category, opd = prediction.category, prediction.opd
-    return {"prediction_id": record.id, "external_id": record.external_id,
+    return {"prediction_id": record["id"], "external_id": record["external_id"],
             "category": {"label": category.label, "name": category.name, "confidence": category.confidence,
                          "alternatives": category.alternatives},
             "opd": {"code": opd.label, "name": opd.name, "confidence": opd.confidence,
                     "alternatives": opd.alternatives},
             "needs_review": prediction.needs_review, "reasons": prediction.reasons,
-            "model_version": record.model_version}
+            "model_version": record["model_version"]}
 
 
 @api.get("/health", summary="The process is alive", tags=[ops])

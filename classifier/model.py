@@ -83,6 +83,7 @@ class _Features:
 
     def fit_transform(self, texts) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         cleaned = [self.normalizer.clean(t) for t in texts]
+        self.normalizer.remember({word for doc in cleaned for word in doc.split()})
         words = self.word.fit_transform(cleaned)
         return words, (self.char.fit_transform(cleaned) if self.char else None)
 

@@ -85,11 +85,12 @@ class TextNormalizer:
         lexicon_dir = Path(lexicon_dir or LEXICON_DIR)
         self.slang = load_pairs(lexicon_dir / "slang.csv") if self.config.slang else {}
         self.stem_overrides = load_pairs(lexicon_dir / "stem_overrides.csv") if self.config.stem else {}
+        self.known_stems: dict[str, str] = {}  # the training vocabulary's stems, saved with the model
         self._build_stemmer()
 
     def _build_stemmer(self) -> None:
         if not self.config.stem:
-            self._stem = lambda word: word
+            self._cached_stem = lambda word: word
             return
         from Sastrawi.Dictionary.ArrayDictionary import ArrayDictionary
         from Sastrawi.Stemmer.Stemmer import Stemmer
@@ -104,11 +105,16 @@ class TextNormalizer:
         def stem(word: str) -> str:
             return overrides.get(word) or stemmer.stem_word(word) or word
 
-        self._stem = stem
+        self._cached_stem = stem
+
+    def remember(self, words) -> None:
+        """Keep the stems of `words` (the training vocabulary) in the model, so that a freshly
+        started service does not pay Sastrawi's cost for words it has seen in training."""
+        self.known_stems.update((word, self._cached_stem(word)) for word in words if word not in self.known_stems)
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_stem", None)
+        state.pop("_cached_stem", None)
         return state
 
     def __setstate__(self, state):
@@ -121,10 +127,10 @@ class TextNormalizer:
 
     def tokens(self, text: str) -> list[str]:
         """Stemmed tokens of `text`, for word n-gram features and for explanations."""
-        return [self._stem(word) for word in self._words(text)]
+        return [self.stem(word) for word in self._words(text)]
 
     def stem(self, word: str) -> str:
-        return self._stem(word)
+        return self.known_stems.get(word) or self._cached_stem(word)
 
     def _words(self, text: str) -> list[str]:
         config = self.config

@@ -70,6 +70,6 @@ def test_stem_cache_is_bounded_and_survives_pickling():
     normalizer = TextNormalizer(TextConfig(stem_cache_size=50))
     for i in range(200):
         normalizer.stem(f"kata{i}")
-    assert normalizer._stem.cache_info().currsize == 50
+    assert normalizer._cached_stem.cache_info().currsize == 50
     restored = pickle.loads(pickle.dumps(normalizer))
     assert restored.tokens("perbaikan") == ["baik"]
