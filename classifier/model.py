@@ -17,8 +17,10 @@ How it decides:
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from collections import Counter
+from itertools import chain
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -89,16 +91,37 @@ class _Features:
 
     def transform(self, texts) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         cleaned = [self.normalizer.clean(t) for t in texts]
-        words = _tfidf(cleaned, self.word.build_analyzer(), self.word.vocabulary_, self.word.idf_)
-        return words, (_tfidf(cleaned, self.char.build_analyzer(), self.char.vocabulary_, self.char.idf_)
-                       if self.char else None)
+        analyzer, vocabulary = self.word.build_analyzer(), self.word.vocabulary_
+        words = _tfidf(cleaned, lambda doc: (j for j in map(vocabulary.get, analyzer(doc)) if j is not None),
+                       self.word.idf_)
+        if not self.char:
+            return words, None
+        # char_wb n-grams never cross a word boundary, so a text's n-grams are its words' n-grams:
+        # computed once per word and cached.
+        char_columns = self._char_columns()
+        return words, _tfidf(cleaned, lambda doc: chain.from_iterable(map(char_columns, doc.split())), self.char.idf_)
+
+    def _char_columns(self):
+        if getattr(self, "_char_cache", None) is None:
+            analyzer, vocabulary = self.char.build_analyzer(), self.char.vocabulary_
+
+            @functools.lru_cache(maxsize=100_000)
+            def columns(word: str) -> tuple[int, ...]:
+                return tuple(j for j in map(vocabulary.get, analyzer(word)) if j is not None)
+
+            self._char_cache = columns
+        return self._char_cache
+
+    def __getstate__(self):
+        return {**self.__dict__, "_char_cache": None}
 
 
-def _tfidf(docs: list[str], analyzer, vocabulary: dict, idf: np.ndarray) -> sp.csr_matrix:
-    """Sublinear TF-IDF rows, L2-normalised, as TfidfVectorizer(sublinear_tf=True).transform computes them."""
+def _tfidf(docs: list[str], columns_of, idf: np.ndarray) -> sp.csr_matrix:
+    """Sublinear TF-IDF rows, L2-normalised, as TfidfVectorizer(sublinear_tf=True).transform computes
+    them; `columns_of(doc)` yields the vocabulary column of each of the document's terms."""
     indptr, indices, values = [0], [], []
     for doc in docs:
-        counts = Counter(j for j in map(vocabulary.get, analyzer(doc)) if j is not None)
+        counts = Counter(columns_of(doc))
         columns = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
         weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[columns]
         norm = np.sqrt(weights @ weights)
