@@ -34,7 +34,7 @@ def start_service(model_dir, database_url, port, extra_env=None):
         try:
             if requests.get(f"{base}/ready", timeout=1).status_code == 200:
                 return process, base
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still loading
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("service did not become ready")
