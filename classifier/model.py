@@ -405,7 +405,8 @@ def _recalibrate(probs: np.ndarray, calibrator) -> np.ndarray:
     rows = np.arange(len(probs))
     top = probs[rows, best]
     # IsotonicRegression.predict with out_of_bounds="clip" is this interpolation, minus its validation.
-    calibrated = np.clip(np.interp(top, calibrator.X_thresholds_, calibrator.y_thresholds_), 1e-4, 1.0 - 1e-6)
+    # Never certain: a validation bin with no errors is still a finite sample.
+    calibrated = np.clip(np.interp(top, calibrator.X_thresholds_, calibrator.y_thresholds_), 1e-4, 0.999)
     scale = (1.0 - calibrated) / np.maximum(1.0 - top, 1e-12)
     # Alternatives share what is left, never ranked above the top label.
     out = np.minimum(probs * scale[:, None], calibrated[:, None] * (1 - 1e-6))

@@ -31,7 +31,8 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
                   security_schemes={"api_key": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                                     **SECURITY_SCHEMES},
                   doc_prefix="/docs", validation_error_status=422)
-    app.config.update(config, MAX_CONTENT_LENGTH=config["LAKSA_MAX_BODY_BYTES"], JSON_SORT_KEYS=False,
+    app.json.sort_keys = False  # answers keep the documented field order
+    app.config.update(config, MAX_CONTENT_LENGTH=config["LAKSA_MAX_BODY_BYTES"],
                       SECRET_KEY=config["LAKSA_SECRET_KEY"] or os.urandom(32),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config["LAKSA_SECURE_COOKIES"] == "1",
