@@ -13,7 +13,6 @@ import time
 import tracemalloc
 import warnings
 
-import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC

@@ -24,7 +24,6 @@ from itertools import chain
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
@@ -177,15 +176,13 @@ class RoutingModel:
                  category_uses_chars: bool = False, opd_uses_chars: bool = True, C_category: float = 0.5,
                  C_opd: float = 0.3, class_weight: str | None = "balanced", min_df: int = 2,
                  use_category_for_opd: bool = True, target_precision: float = 0.95, min_label_count: int = 3,
-                 half_life_days: float | None = None, n_reasons: int = 5, n_alternatives: int = 3,
-                 lexicon_dir=None):
+                 n_reasons: int = 5, n_alternatives: int = 3, lexicon_dir=None):
         self.text_config = text_config or TextConfig()
         self.word_ngrams, self.char_ngrams = tuple(word_ngrams), (tuple(char_ngrams) if char_ngrams else None)
         self.category_uses_chars, self.opd_uses_chars = category_uses_chars, opd_uses_chars
         self.C_category, self.C_opd, self.class_weight, self.min_df = C_category, C_opd, class_weight, min_df
         self.use_category_for_opd, self.target_precision = use_category_for_opd, target_precision
         self.min_label_count, self.n_reasons, self.n_alternatives = min_label_count, n_reasons, n_alternatives
-        self.half_life_days = half_life_days
         self.lexicon_dir = lexicon_dir
 
     def get_params(self) -> dict:
@@ -195,11 +192,9 @@ class RoutingModel:
         return params
 
     # ----------------------------------------------------------------------------- fitting
-    def fit(self, texts, categories, opds, times=None, valid=None,
-            label_names: dict[str, dict[str, str]] | None = None, refit: bool = True, progress=None) -> "RoutingModel":
-        """Fit on (texts, categories, opds); calibrate and set thresholds on `valid`, a tuple of the same
-        (optionally with times as a fourth item). `times` (datetimes) weight recent rows more when
-        `half_life_days` is set.
+    def fit(self, texts, categories, opds, valid=None, label_names: dict[str, dict[str, str]] | None = None,
+            refit: bool = True, progress=None) -> "RoutingModel":
+        """Fit on (texts, categories, opds); calibrate and set thresholds on `valid`, a tuple of the same.
 
         Without `valid`, calibration uses the training data itself (over-confident; for tiny sets only).
         With `refit`, the heads are fitted once more on training plus validation data, keeping the
@@ -212,28 +207,16 @@ class RoutingModel:
         step("fit heads")
         # One normaliser for both fits: the refit reuses the stems cached during the first.
         normalizer = TextNormalizer(self.text_config, self.lexicon_dir)
-        self._fit_heads(normalizer, texts, categories, opds, times)
-        valid = (texts, categories, opds, times) if valid is None else (tuple(valid) + (None,))[:4]
-        valid_texts, valid_categories, valid_opds, valid_times = valid
+        self._fit_heads(normalizer, texts, categories, opds)
+        valid_texts, valid_categories, valid_opds = (texts, categories, opds) if valid is None else valid
         valid_categories, valid_opds = np.asarray(valid_categories, object), np.asarray(valid_opds, object)
         step("calibrate")
         self._calibrate(list(valid_texts), valid_categories, valid_opds)
         if refit and valid_texts is not texts:
             step("refit on all data")
-            all_times = None if times is None or valid_times is None else np.concatenate(
-                [np.asarray(times), np.asarray(valid_times)])
             self._fit_heads(normalizer, texts + list(valid_texts), np.concatenate([categories, valid_categories]),
-                            np.concatenate([opds, valid_opds]), all_times)
+                            np.concatenate([opds, valid_opds]))
         return self
-
-    def _recency_weights(self, times) -> np.ndarray | None:
-        if self.half_life_days is None or times is None:
-            return None
-        times = pd.to_datetime(pd.Series(times), utc=True)
-        if times.isna().any():
-            return None
-        age_days = (times.max() - times).dt.total_seconds().to_numpy() / 86400.0
-        return 0.5 ** (age_days / self.half_life_days)
 
     def _rare(self, labels: np.ndarray) -> list[str]:
         counts = Counter(labels)
@@ -244,9 +227,7 @@ class RoutingModel:
                           f"{' ...' if len(rare) > 10 else ''}", RareLabelWarning, stacklevel=3)
         return rare
 
-    def _fit_heads(self, normalizer: TextNormalizer, texts: list[str], categories: np.ndarray, opds: np.ndarray,
-                   times=None) -> None:
-        weights = self._recency_weights(times)
+    def _fit_heads(self, normalizer: TextNormalizer, texts: list[str], categories: np.ndarray, opds: np.ndarray) -> None:
         self.features_ = _Features(normalizer, self.word_ngrams, self.char_ngrams, self.min_df)
         words, chars = self.features_.fit_transform(texts)
         self.heads_ = {}
@@ -254,8 +235,7 @@ class RoutingModel:
                                            ("opd", opds, self.C_opd, self.opd_uses_chars)):
             keep = ~np.isin(labels, self.rare_labels_[head])
             svm = LinearSVC(C=C, class_weight=self.class_weight, random_state=0)
-            svm.fit(_stack(words, chars, use_chars)[keep], labels[keep],
-                    sample_weight=None if weights is None else weights[keep])
+            svm.fit(_stack(words, chars, use_chars)[keep], labels[keep])
             self.heads_[head] = svm
         self.classes_ = {head: self.heads_[head].classes_ for head in HEADS}
         self.vocabulary_ = self.features_.word.get_feature_names_out()

@@ -58,8 +58,8 @@ def fit_on_frame(model: RoutingModel, frame, valid_fraction: float = 0.15, seed:
                  refit: bool = True, progress=None):
     """Split `frame` (newest rows for validation) and fit `model`; return (model, train_rows, valid_rows, kind)."""
     train_rows, valid_rows, split_kind = split(frame, valid_fraction, seed)
-    model.fit(train_rows["text"], train_rows["category"], train_rows["opd"], times=train_rows["created_at"],
-              valid=(valid_rows["text"], valid_rows["category"], valid_rows["opd"], valid_rows["created_at"]),
+    model.fit(train_rows["text"], train_rows["category"], train_rows["opd"],
+              valid=(valid_rows["text"], valid_rows["category"], valid_rows["opd"]),
               label_names=label_names, refit=refit, progress=progress)
     return model, train_rows, valid_rows, split_kind
 

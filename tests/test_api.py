@@ -1,6 +1,6 @@
 """The intake contract through Flask's test client, against SQLite and PostgreSQL."""
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from classifier.db import PredictionRecord
 from conftest import API_KEY

@@ -8,8 +8,7 @@ import pytest
 import requests
 
 from classifier import models as models_cli
-from classifier.models_store import (CARD_FILE, ModelError, load_model, promote, promoted_version, resolve_model_dir,
-                                     rollback)
+from classifier.models_store import CARD_FILE, ModelError, load_model, promote, promoted_version, resolve_model_dir
 from test_service_e2e import KEY, free_port, start_service, stop
 
 
