@@ -9,19 +9,18 @@ from __future__ import annotations
 import sys
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from .db import OverrideRecord, PredictionRecord, make_engine, make_sessionmaker
+from .db import OverrideRecord, PredictionRecord, latest_decisions, make_engine, make_sessionmaker
 from .registry import Registry
 
 
 def load_corrections(database_url: str, registry: Registry | None = None) -> pd.DataFrame:
-    latest = (select(OverrideRecord.prediction_id, func.max(OverrideRecord.id).label("last_id"))
-              .group_by(OverrideRecord.prediction_id).subquery())
+    latest = latest_decisions()
     query = (select(PredictionRecord.id, PredictionRecord.text, OverrideRecord.category, OverrideRecord.opd,
                     OverrideRecord.created_at)
              .join(latest, latest.c.prediction_id == PredictionRecord.id)
-             .join(OverrideRecord, OverrideRecord.id == latest.c.last_id)
+             .join(OverrideRecord, OverrideRecord.id == latest.c.id)
              .order_by(OverrideRecord.id))
     engine = make_engine(database_url)
     try:

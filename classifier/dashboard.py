@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from .db import OverrideRecord, PredictionRecord
+from .db import OverrideRecord, PredictionRecord, latest_decisions
 from .registry import Registry
-from .review import WIB, as_utc, within, latest_decisions
+from .review import WIB, as_utc, within
 
 CHARTS = ("volume", "opd", "category", "override_rate")
 

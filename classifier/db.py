@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine,
-                        event, select)
+                        event, func, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -95,6 +95,12 @@ class ReviewClaim(Base):
 
 
 Index("ix_predictions_review", PredictionRecord.needs_review, PredictionRecord.opd_confidence)
+
+
+def latest_decisions():
+    """Subquery (prediction_id, id) of each prediction's latest decision: its effective label."""
+    return (select(OverrideRecord.prediction_id, func.max(OverrideRecord.id).label("id"))
+            .group_by(OverrideRecord.prediction_id).subquery("latest"))
 
 
 def make_engine(url: str) -> Engine:

@@ -49,12 +49,6 @@ class Page:
     per_page: int
 
 
-def latest_decisions():
-    """Subquery (prediction_id, id) of each prediction's latest decision."""
-    return (select(OverrideRecord.prediction_id, func.max(OverrideRecord.id).label("id"))
-            .group_by(OverrideRecord.prediction_id).subquery("latest"))
-
-
 def get_prediction(session: Session, prediction_id: str) -> PredictionRecord:
     record = session.get(PredictionRecord, prediction_id)
     if record is None:
