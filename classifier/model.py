@@ -100,6 +100,14 @@ class _Features:
         char_columns = self._char_columns()
         return words, _tfidf(cleaned, lambda doc: chain.from_iterable(map(char_columns, doc.split())), self.char.idf_)
 
+    def warm_up(self) -> None:
+        """Compute the character n-gram columns of every word seen in training, so that the first
+        requests after a start (or in every freshly forked worker) find them cached."""
+        if self.char:
+            columns = self._char_columns()
+            for word in self.normalizer.known_stems:
+                columns(word)
+
     def _char_columns(self):
         if getattr(self, "_char_cache", None) is None:
             analyzer, vocabulary = self.char.build_analyzer(), self.char.vocabulary_

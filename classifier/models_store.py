@@ -191,6 +191,7 @@ class ServedModel:
     def __init__(self, model, card: dict, path: Path):
         self.model, self.card, self.path = model, card, Path(path)
         self.version = card.get("version") or card["artefact"]["sha256"][:12]
+        model.features_.warm_up()  # before it serves (and, preloaded, before gunicorn forks its workers)
 
 
 class ModelHolder:
