@@ -5,9 +5,11 @@ ending in `_`, `predict_proba` and `predict` read them. It knows nothing of Flas
 prediction is a plain `Prediction` that the command lines and the service share.
 
 How it decides:
-- features: TF-IDF over stemmed word 1-2-grams, plus character 3-5-grams of the cleaned text;
-- each head is a linear SVM (one-vs-rest); its margins become probabilities by a softmax whose
-  temperature is fitted on validation data (so confidences are calibrated);
+- features (`features.py`): TF-IDF over stemmed word 1-2-grams, plus character 3-5-grams of the
+  cleaned text;
+- each head is a class-weighted linear SVM (one-vs-rest); its margins become probabilities by a
+  softmax whose temperature is fitted on validation data, and the top probability is then mapped
+  by isotonic regression to the observed chance of being right (`calibration.py`);
 - the OPD head also listens to the category head: its log-probabilities are blended with the
   log of the OPD distribution implied by the predicted categories (P(opd|category) counted on
   the training data); the blend weights are fitted on validation data, and a weight of zero
@@ -17,19 +19,17 @@ How it decides:
 """
 from __future__ import annotations
 
-import functools
 import warnings
 from collections import Counter
-from itertools import chain
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
+from .calibration import fit_isotonic, fit_weights, head_metrics, recalibrate, review_threshold
+from .features import Features, stack
 from .text import TextConfig, TextNormalizer
 
 HEADS = ("category", "opd")
@@ -56,125 +56,6 @@ class Prediction:
 
 class RareLabelWarning(UserWarning):
     """Labels seen fewer than `min_label_count` times: that head does not learn them."""
-
-
-def _stem_tokens(cleaned: str, normalizer: TextNormalizer) -> list[str]:
-    return [normalizer.stem(word) for word in cleaned.split()]
-
-
-class _Features:
-    """Cleans each text once, then builds word and (optionally) character TF-IDF blocks.
-
-    Fitting uses scikit-learn's vectorizers. Transforming uses their fitted vocabularies and idf
-    weights directly: the same numbers, without the input validation that costs about a
-    millisecond per call and dominated the latency of a single /predict.
-    """
-
-    def __init__(self, normalizer: TextNormalizer, word_ngrams: tuple[int, int], char_ngrams: tuple[int, int] | None,
-                 min_df: int):
-        self.normalizer = normalizer
-        self.word = TfidfVectorizer(tokenizer=self._tokens, preprocessor=None, lowercase=False, token_pattern=None,
-                                    ngram_range=word_ngrams, min_df=min_df, sublinear_tf=True, dtype=np.float32)
-        self.char = None if char_ngrams is None else TfidfVectorizer(
-            analyzer="char_wb", lowercase=False, ngram_range=char_ngrams, min_df=max(min_df, 2), sublinear_tf=True,
-            max_features=200_000, dtype=np.float32)
-
-    def _tokens(self, cleaned: str) -> list[str]:
-        return _stem_tokens(cleaned, self.normalizer)
-
-    def fit_transform(self, texts) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
-        cleaned = [self.normalizer.clean(t) for t in texts]
-        self.normalizer.remember({word for doc in cleaned for word in doc.split()})
-        words = self.word.fit_transform(cleaned)
-        return words, (self.char.fit_transform(cleaned) if self.char else None)
-
-    def transform(self, texts) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
-        cleaned = [self.normalizer.clean(t) for t in texts]
-        analyzer, vocabulary = self.word.build_analyzer(), self.word.vocabulary_
-        words = _tfidf(cleaned, lambda doc: (j for j in map(vocabulary.get, analyzer(doc)) if j is not None),
-                       self.word.idf_)
-        if not self.char:
-            return words, None
-        # char_wb n-grams never cross a word boundary, so a text's n-grams are its words' n-grams:
-        # computed once per word and cached.
-        char_columns = self._char_columns()
-        return words, _tfidf(cleaned, lambda doc: chain.from_iterable(map(char_columns, doc.split())), self.char.idf_)
-
-    def warm_up(self) -> None:
-        """Compute the character n-gram columns of every word seen in training, so that the first
-        requests after a start (or in every freshly forked worker) find them cached."""
-        if self.char:
-            columns = self._char_columns()
-            for word in self.normalizer.known_stems:
-                columns(word)
-
-    def _char_columns(self):
-        if getattr(self, "_char_cache", None) is None:
-            analyzer, vocabulary = self.char.build_analyzer(), self.char.vocabulary_
-
-            @functools.lru_cache(maxsize=100_000)
-            def columns(word: str) -> tuple[int, ...]:
-                return tuple(j for j in map(vocabulary.get, analyzer(word)) if j is not None)
-
-            self._char_cache = columns
-        return self._char_cache
-
-    def __getstate__(self):
-        return {**self.__dict__, "_char_cache": None}
-
-
-def _tfidf(docs: list[str], columns_of, idf: np.ndarray) -> sp.csr_matrix:
-    """Sublinear TF-IDF rows, L2-normalised, as TfidfVectorizer(sublinear_tf=True).transform computes
-    them; `columns_of(doc)` yields the vocabulary column of each of the document's terms."""
-    indptr, indices, values = [0], [], []
-    for doc in docs:
-        counts = Counter(columns_of(doc))
-        columns = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
-        weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[columns]
-        norm = np.sqrt(weights @ weights)
-        indices.append(columns)
-        values.append(weights / norm if norm else weights)
-        indptr.append(indptr[-1] + len(columns))
-    return sp.csr_matrix((np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
-                          np.concatenate(indices) if indices else np.zeros(0, np.int32), indptr),
-                         shape=(len(docs), len(idf)))
-
-
-def _stack(words, chars, use_chars: bool):
-    return sp.hstack([words, chars], format="csr") if use_chars and chars is not None else words
-
-
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
-    """Weighted gap between confidence and accuracy over equal-width confidence bins."""
-    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
-    if confidence.size == 0:
-        return float("nan")
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            ece += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
-    return float(ece)
-
-
-def review_threshold(confidence: np.ndarray, correct: np.ndarray, target: float, min_support: int = 20) -> float:
-    """The lowest confidence above which precision stays >= target on this (validation) data.
-
-    Scans from the most confident down and keeps the largest auto-routed set whose precision
-    reaches the target; needs at least `min_support` rows so a handful of lucky rows cannot set it.
-    """
-    order = np.argsort(-np.asarray(confidence), kind="stable")
-    conf, hits = np.asarray(confidence)[order], np.asarray(correct, float)[order]
-    counts = np.arange(1, len(hits) + 1)
-    precision = np.cumsum(hits) / counts
-    # Only cut between distinct confidences: rows tied at the threshold are all routed.
-    boundary = np.append(conf[1:] < conf[:-1], True)
-    ok = np.flatnonzero(boundary & (precision >= target) & (counts >= min_support))
-    if ok.size == 0:
-        return 1.0  # nothing can be routed automatically at this precision
-    return float(conf[ok[-1]])
 
 
 class RoutingModel:
@@ -236,14 +117,14 @@ class RoutingModel:
         return rare
 
     def _fit_heads(self, normalizer: TextNormalizer, texts: list[str], categories: np.ndarray, opds: np.ndarray) -> None:
-        self.features_ = _Features(normalizer, self.word_ngrams, self.char_ngrams, self.min_df)
+        self.features_ = Features(normalizer, self.word_ngrams, self.char_ngrams, self.min_df)
         words, chars = self.features_.fit_transform(texts)
         self.heads_ = {}
         for head, labels, C, use_chars in (("category", categories, self.C_category, self.category_uses_chars),
                                            ("opd", opds, self.C_opd, self.opd_uses_chars)):
             keep = ~np.isin(labels, self.rare_labels_[head])
             svm = LinearSVC(C=C, class_weight=self.class_weight, random_state=0)
-            svm.fit(_stack(words, chars, use_chars)[keep], labels[keep])
+            svm.fit(stack(words, chars, use_chars)[keep], labels[keep])
             self.heads_[head] = svm
         self.classes_ = {head: self.heads_[head].classes_ for head in HEADS}
         self.vocabulary_ = self.features_.word.get_feature_names_out()
@@ -264,7 +145,7 @@ class RoutingModel:
         margins = []
         for head, uses_chars in (("category", self.category_uses_chars), ("opd", self.opd_uses_chars)):
             svm = self.heads_[head]  # a linear decision function, computed without per-call validation
-            margins.append(np.asarray(_stack(words, chars, uses_chars) @ svm.coef_.T) + svm.intercept_)
+            margins.append(np.asarray(stack(words, chars, uses_chars) @ svm.coef_.T) + svm.intercept_)
         return margins[0], margins[1], words
 
     @staticmethod
@@ -283,21 +164,21 @@ class RoutingModel:
         cat_margins = self._binary_safe(cat_margins)
         cat_target = _indices(self.classes_["category"], categories)
         opd_target = _indices(self.classes_["opd"], opds)
-        self.category_temperature_ = _fit_weights(lambda w: log_softmax(w[0] * cat_margins, axis=1), cat_target, [1.0])
+        self.category_temperature_ = fit_weights(lambda w: log_softmax(w[0] * cat_margins, axis=1), cat_target, [1.0])
         category_probs = softmax(self.category_temperature_[0] * cat_margins, axis=1)
-        direct = _fit_weights(lambda w: self._opd_log_probs(opd_margins, category_probs, [w[0], 0.0]), opd_target, [1.0])
+        direct = fit_weights(lambda w: self._opd_log_probs(opd_margins, category_probs, [w[0], 0.0]), opd_target, [1.0])
         self.opd_weights_ = np.array([direct[0], 0.0])
         if self.use_category_for_opd:
-            blended = _fit_weights(lambda w: self._opd_log_probs(opd_margins, category_probs, w), opd_target, [1.0, 0.5])
+            blended = fit_weights(lambda w: self._opd_log_probs(opd_margins, category_probs, w), opd_target, [1.0, 0.5])
             self.opd_weights_ = blended
         raw = {"category": category_probs,
                "opd": np.exp(self._opd_log_probs(opd_margins, category_probs, self.opd_weights_))}
         direct_probs = np.exp(self._opd_log_probs(opd_margins, category_probs, [direct[0], 0.0]))
         targets = {"category": categories, "opd": opds}
-        self.calibrators_ = {head: _fit_isotonic(*self._confidence_and_hits(head, raw[head], targets[head]),
+        self.calibrators_ = {head: fit_isotonic(*self._confidence_and_hits(head, raw[head], targets[head]),
                                                  len(self.classes_[head])) for head in HEADS}
-        probs = {head: _recalibrate(raw[head], self.calibrators_[head]) for head in HEADS}
-        direct_probs = _recalibrate(direct_probs, _fit_isotonic(*self._confidence_and_hits("opd", direct_probs, opds),
+        probs = {head: recalibrate(raw[head], self.calibrators_[head]) for head in HEADS}
+        direct_probs = recalibrate(direct_probs, fit_isotonic(*self._confidence_and_hits("opd", direct_probs, opds),
                                                                 len(self.classes_["opd"])))
         self.validation_predictions_ = {"probs": probs, "targets": targets}  # for the report; not saved
         self.thresholds_, self.validation_ = {}, {"n": len(texts)}
@@ -324,7 +205,7 @@ class RoutingModel:
         category_probs = softmax(self.category_temperature_[0] * self._binary_safe(cat_margins), axis=1)
         opd_probs = np.exp(self._opd_log_probs(opd_margins, category_probs, self.opd_weights_))
         raw = {"category": category_probs, "opd": opd_probs}
-        return {head: _recalibrate(raw[head], self.calibrators_[head]) for head in HEADS}, words
+        return {head: recalibrate(raw[head], self.calibrators_[head]) for head in HEADS}, words
 
     def predict(self, texts) -> list[Prediction]:
         texts = list(texts)
@@ -371,74 +252,7 @@ class RoutingModel:
                 "validation": self.validation_}
 
 
-def _fit_isotonic(confidence: np.ndarray, correct: np.ndarray, n_classes: int):
-    """Maps a head's top probability to the observed chance that the top label is right.
-
-    Never below 1/n_classes: the most likely of n labels is at least as likely as the others, even
-    where the validation data's least confident rows happened to be all wrong.
-    """
-    from sklearn.isotonic import IsotonicRegression
-
-    return IsotonicRegression(y_min=1.0 / max(n_classes, 1), y_max=1.0, out_of_bounds="clip").fit(
-        confidence, correct.astype(float))
-
-
-def _recalibrate(probs: np.ndarray, calibrator) -> np.ndarray:
-    """Replace the top probability by its calibrated value and rescale the others to sum to one.
-
-    Isotonic maps keep the order of confidences, so ranking (and coverage at a precision) is
-    unchanged while the confidence shown to operators means what it says.
-    """
-    best = probs.argmax(axis=1)
-    rows = np.arange(len(probs))
-    top = probs[rows, best]
-    # IsotonicRegression.predict with out_of_bounds="clip" is this interpolation, minus its validation.
-    # Never certain: a validation bin with no errors is still a finite sample.
-    calibrated = np.clip(np.interp(top, calibrator.X_thresholds_, calibrator.y_thresholds_), 1e-4, 0.999)
-    scale = (1.0 - calibrated) / np.maximum(1.0 - top, 1e-12)
-    # Alternatives share what is left, never ranked above the top label.
-    out = np.minimum(probs * scale[:, None], calibrated[:, None] * (1 - 1e-6))
-    out[rows, best] = calibrated
-    return out
-
-
 def _indices(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Position of each label in `classes`, -1 for labels the head never learned."""
     lookup = {c: i for i, c in enumerate(classes)}
     return np.array([lookup.get(label, -1) for label in labels])
-
-
-def _fit_weights(log_probs, target: np.ndarray, start: list[float]) -> np.ndarray:
-    """Non-negative weights minimising the negative log-likelihood of the known targets."""
-    known = target >= 0
-    if not known.any():
-        return np.array(start)
-
-    def loss(weights):
-        return -log_probs(weights)[known, target[known]].mean()
-
-    result = minimize(loss, np.array(start), method="L-BFGS-B", bounds=[(1e-3, 100.0)] + [(0.0, 10.0)] * (len(start) - 1))
-    return result.x
-
-
-def head_metrics(classes: np.ndarray, probs: np.ndarray, targets, threshold: float) -> dict:
-    """Accuracy, F1, top-3, ECE and auto-routing figures of one head. Unknown labels count as errors."""
-    from sklearn.metrics import f1_score
-
-    targets = np.asarray(targets, object)
-    order = np.argsort(-probs, axis=1)
-    predicted = classes[order[:, 0]]
-    confidence = probs.max(axis=1)
-    correct = predicted == targets
-    auto = confidence >= threshold
-    top3 = np.array([t in set(classes[row[:3]]) for t, row in zip(targets, order)])
-    return {
-        "accuracy": float(correct.mean()),
-        "macro_f1": float(f1_score(targets, predicted, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(targets, predicted, average="weighted", zero_division=0)),
-        "top3_accuracy": float(top3.mean()),
-        "ece": expected_calibration_error(confidence, correct),
-        "auto_route_coverage": float(auto.mean()),
-        "auto_route_precision": float(correct[auto].mean()) if auto.any() else None,
-        "review_threshold": float(threshold),
-    }

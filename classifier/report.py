@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import classification_report, confusion_matrix  # noqa: E402
 
-from .model import HEADS, head_metrics  # noqa: E402
+from .calibration import head_metrics  # noqa: E402
+from .model import HEADS  # noqa: E402
 
 REPORTED = ("accuracy", "macro_f1", "weighted_f1", "top3_accuracy", "ece", "auto_route_coverage",
             "auto_route_precision")
