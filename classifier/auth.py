@@ -1,4 +1,4 @@
-"""Intake authentication: the X-API-Key header, checked against LAKSA_API_KEYS and stored keys."""
+"""Intake guards: the X-API-Key header, checked against LAKSA_API_KEYS and stored keys, and a JSON body."""
 from __future__ import annotations
 
 import hmac
@@ -8,7 +8,12 @@ from flask import Flask, g, request
 from .db import find_api_key, hash_key
 from .errors import ApiError
 
-PROTECTED_PREFIX = "/predict"  # /predict and /predict/...; /predictions/... belongs to the operators
+INTAKE_PATH = "/predict"
+
+
+def is_intake(path: str) -> bool:
+    """/predict and /predict/...; /predictions/... belongs to the operators."""
+    return path == INTAKE_PATH or path.startswith(INTAKE_PATH + "/")
 
 
 def install_api_keys(app: Flask, env_keys: str) -> None:
@@ -16,7 +21,7 @@ def install_api_keys(app: Flask, env_keys: str) -> None:
 
     @app.before_request
     def _require_api_key():
-        if request.path != PROTECTED_PREFIX and not request.path.startswith(PROTECTED_PREFIX + "/"):
+        if not is_intake(request.path):
             return None
         key = request.headers.get("X-API-Key", "")
         if not key:
@@ -31,3 +36,9 @@ def install_api_keys(app: Flask, env_keys: str) -> None:
                            [{"field": "X-API-Key", "problem": "unknown or revoked key"}])
         g.api_key_name = name
         return None
+
+    @app.before_request
+    def _require_json_body():
+        if request.method == "POST" and is_intake(request.path) and request.get_json(silent=True) is None:
+            raise ApiError(400, "invalid_json", "the body must be a JSON object (Content-Type: application/json)",
+                           [{"field": "body", "problem": "not valid JSON"}])

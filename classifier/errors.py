@@ -54,13 +54,6 @@ def install_error_handlers(app) -> None:
         app.logger.exception("unhandled error")
         return jsonify({"error": "internal_error", "message": "an unexpected error occurred; it has been logged"}), 500
 
-    @app.before_request
-    def _require_json_body():
-        intake = request.path == "/predict" or request.path.startswith("/predict/")  # not /predictions/...
-        if request.method == "POST" and intake and request.get_json(silent=True) is None:
-            raise ApiError(400, "invalid_json", "the body must be a JSON object (Content-Type: application/json)",
-                           [{"field": "body", "problem": "not valid JSON"}])
-
     app.validation_error_callback = _validation_error
 
 

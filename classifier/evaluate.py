@@ -16,6 +16,7 @@ from .errors import DataError
 from .models_store import ModelError, load_model, resolve_model_dir
 from .report import evaluate
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classifier.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model directory, or a models root (its promoted version)")

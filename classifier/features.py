@@ -17,10 +17,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from .text import TextNormalizer
 
 
-def _stem_tokens(cleaned: str, normalizer: TextNormalizer) -> list[str]:
-    return [normalizer.stem(word) for word in cleaned.split()]
-
-
 class Features:
     """Cleans each text once, then builds word and (optionally) character TF-IDF blocks."""
 
@@ -34,7 +30,8 @@ class Features:
             max_features=200_000, dtype=np.float32)
 
     def _tokens(self, cleaned: str) -> list[str]:
-        return _stem_tokens(cleaned, self.normalizer)
+        stem = self.normalizer.stem
+        return [stem(word) for word in cleaned.split()]
 
     def fit_transform(self, texts) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         cleaned = [self.normalizer.clean(t) for t in texts]

@@ -17,10 +17,10 @@ import sys
 
 from sqlalchemy import update
 
-from .db import ApiKey, create_api_key, make_engine, make_sessionmaker, upgrade, utcnow
+from .accounts import ROLES, AccountError, create_operator
 from .config import load_config
 from .corrections import export_corrections
-from .accounts import ROLES, AccountError, create_operator
+from .db import ApiKey, create_api_key, make_engine, make_sessionmaker, upgrade, utcnow
 
 
 def main(argv: list[str] | None = None) -> int:

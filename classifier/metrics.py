@@ -49,7 +49,8 @@ def install_metrics(app: Flask) -> None:
 
     # This week's routing health comes from the database, the same for every worker.
     routing_health = CollectorRegistry()
-    routing_health.register(DriftCollector(app.extensions["laksa_sessions"], lambda: training_counts(app.extensions["laksa_models"].current().card)))
+    routing_health.register(DriftCollector(
+        app.extensions["laksa_sessions"], lambda: training_counts(app.extensions["laksa_models"].current().card)))
 
     @app.get("/metrics")
     def metrics():
@@ -59,4 +60,3 @@ def install_metrics(app: Flask) -> None:
         else:
             from prometheus_client import REGISTRY as registry
         return Response(generate_latest(registry) + generate_latest(routing_health), mimetype=CONTENT_TYPE_LATEST)
-

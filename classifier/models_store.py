@@ -240,8 +240,7 @@ class ModelHolder:
             served = ServedModel(*load_model(directory), directory)
         except ModelError as error:
             self.rejected[directory.name] = str(error)
-            LOG.error("refused model %s, keeping %s: %s", directory.name,
-                                              self._served.version, error)
+            LOG.error("refused model %s, keeping %s: %s", directory.name, self._served.version, error)
             return
         self._served = served
         if self.on_switch:
