@@ -1,20 +1,28 @@
 """Features of a complaint: TF-IDF over stemmed word n-grams and over character n-grams.
 
-Fitting uses scikit-learn's vectorizers. Transforming uses their fitted vocabularies and idf
-weights directly: the same numbers, without the input validation that costs about a millisecond
-per call and dominated the latency of a single /predict.
+Fitting uses scikit-learn's vectorizers. Serving (`encode`) uses their fitted vocabularies and idf
+weights directly and returns each text's non-zero columns and values: the same numbers as their
+`transform`, without building sparse matrices or validating input, which cost more than the
+prediction itself for the single text of a /predict call.
 """
 from __future__ import annotations
 
 import functools
-from collections import Counter
-from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .text import TextNormalizer
+
+NO_COLUMNS = np.zeros(0, np.intp)  # intp: the index type np.take uses without converting
+
+
+class Terms(NamedTuple):
+    """One text's TF-IDF row in one feature block: its non-zero columns and their values."""
+    columns: np.ndarray
+    values: np.ndarray
 
 
 class Features:
@@ -39,17 +47,21 @@ class Features:
         words = self.word.fit_transform(cleaned)
         return words, (self.char.fit_transform(cleaned) if self.char else None)
 
-    def transform(self, texts) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
-        cleaned = [self.normalizer.clean(t) for t in texts]
-        analyzer, vocabulary = self.word.build_analyzer(), self.word.vocabulary_
-        words = _tfidf(cleaned, lambda doc: (j for j in map(vocabulary.get, analyzer(doc)) if j is not None),
-                       self.word.idf_)
-        if not self.char:
-            return words, None
-        # char_wb n-grams never cross a word boundary, so a text's n-grams are its words' n-grams:
-        # computed once per word and cached.
-        char_columns = self._char_columns()
-        return words, _tfidf(cleaned, lambda doc: chain.from_iterable(map(char_columns, doc.split())), self.char.idf_)
+    def encode(self, texts) -> list[tuple[Terms, Terms | None]]:
+        """Each text's word terms and character terms (None without a character block)."""
+        analyzer, vocabulary, word_idf = self.word.build_analyzer(), self.word.vocabulary_, self.word.idf_
+        char_columns = self._char_columns() if self.char else None
+        encoded = []
+        for text in texts:
+            cleaned = self.normalizer.clean(text)
+            words = _tfidf([j for j in map(vocabulary.get, analyzer(cleaned)) if j is not None], word_idf)
+            chars = None
+            if char_columns:
+                # char_wb n-grams never cross a word boundary, so a text's n-grams are its words'
+                # n-grams: computed once per word and cached.
+                chars = _tfidf(np.concatenate([NO_COLUMNS, *map(char_columns, cleaned.split())]), self.char.idf_)
+            encoded.append((words, chars))
+        return encoded
 
     def warm_up(self) -> None:
         """Compute the character n-gram columns of every word seen in training, so that the first
@@ -64,8 +76,8 @@ class Features:
             analyzer, vocabulary = self.char.build_analyzer(), self.char.vocabulary_
 
             @functools.lru_cache(maxsize=100_000)
-            def columns(word: str) -> tuple[int, ...]:
-                return tuple(j for j in map(vocabulary.get, analyzer(word)) if j is not None)
+            def columns(word: str) -> np.ndarray:
+                return np.fromiter((j for j in map(vocabulary.get, analyzer(word)) if j is not None), np.intp)
 
             self._char_cache = columns
         return self._char_cache
@@ -74,21 +86,13 @@ class Features:
         return {**self.__dict__, "_char_cache": None}
 
 
-def _tfidf(docs: list[str], columns_of, idf: np.ndarray) -> sp.csr_matrix:
-    """Sublinear TF-IDF rows, L2-normalised, as TfidfVectorizer(sublinear_tf=True).transform computes
-    them; `columns_of(doc)` yields the vocabulary column of each of the document's terms."""
-    indptr, indices, values = [0], [], []
-    for doc in docs:
-        counts = Counter(columns_of(doc))
-        columns = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
-        weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[columns]
-        norm = np.sqrt(weights @ weights)
-        indices.append(columns)
-        values.append(weights / norm if norm else weights)
-        indptr.append(indptr[-1] + len(columns))
-    return sp.csr_matrix((np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
-                          np.concatenate(indices) if indices else np.zeros(0, np.int32), indptr),
-                         shape=(len(docs), len(idf)))
+def _tfidf(columns, idf: np.ndarray) -> Terms:
+    """A sublinear TF-IDF row, L2-normalised, as TfidfVectorizer(sublinear_tf=True).transform computes
+    it, from the vocabulary column of each of the text's terms (repeated as often as they occur)."""
+    columns, counts = np.unique(np.asarray(columns, np.intp), return_counts=True)
+    values = (1.0 + np.log(counts)) * idf[columns]
+    norm = np.sqrt(values @ values)
+    return Terms(columns, values / norm if norm else values)
 
 
 def stack(words, chars, use_chars: bool):

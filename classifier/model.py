@@ -24,12 +24,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import log_softmax, softmax
 from sklearn.svm import LinearSVC
 
 from .calibration import fit_isotonic, fit_weights, head_metrics, recalibrate, review_threshold
-from .features import Features, stack
+from .features import Features, Terms, stack
 from .text import TextConfig, TextNormalizer
 
 HEADS = ("category", "opd")
@@ -118,6 +116,7 @@ class RoutingModel:
 
     def _fit_heads(self, normalizer: TextNormalizer, texts: list[str], categories: np.ndarray, opds: np.ndarray) -> None:
         self.features_ = Features(normalizer, self.word_ngrams, self.char_ngrams, self.min_df)
+        self._linear = None  # new heads: the serving weights are derived again
         words, chars = self.features_.fit_transform(texts)
         self.heads_ = {}
         for head, labels, C, use_chars in (("category", categories, self.C_category, self.category_uses_chars),
@@ -140,13 +139,35 @@ class RoutingModel:
                 counts[cat_index[category], opd_index[opd]] += 1
         return counts / counts.sum(axis=1, keepdims=True)
 
-    def _margins(self, texts) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
-        words, chars = self.features_.transform(texts)
+    def _margins(self, texts) -> tuple[np.ndarray, np.ndarray, list[Terms]]:
+        """Both heads' SVM decision values, and each text's word terms (for the reasons)."""
+        encoded = self.features_.encode(texts)
         margins = []
-        for head, uses_chars in (("category", self.category_uses_chars), ("opd", self.opd_uses_chars)):
-            svm = self.heads_[head]  # a linear decision function, computed without per-call validation
-            margins.append(np.asarray(stack(words, chars, uses_chars) @ svm.coef_.T) + svm.intercept_)
-        return margins[0], margins[1], words
+        for head in HEADS:
+            word_weights, char_weights, intercept = self._linear_heads()[head]
+            rows = [words.values @ np.take(word_weights, words.columns, axis=0)
+                    + (chars.values @ np.take(char_weights, chars.columns, axis=0) if char_weights is not None and chars
+                       else 0.0)
+                    for words, chars in encoded]
+            margins.append(np.array(rows).reshape(len(encoded), -1) + intercept)
+        return margins[0], margins[1], [words for words, _ in encoded]
+
+    def _linear_heads(self) -> dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
+        """Each head's SVM weights, transposed and split by feature block, so that scoring a text
+        gathers the rows of its few non-zero columns instead of multiplying sparse matrices."""
+        if getattr(self, "_linear", None) is None:
+            n_words = len(self.features_.word.idf_)
+            self._linear = {}
+            for head, uses_chars in (("category", self.category_uses_chars), ("opd", self.opd_uses_chars)):
+                weights = np.ascontiguousarray(self.heads_[head].coef_.T)
+                chars = weights[n_words:] if uses_chars and self.features_.char else None
+                self._linear[head] = (weights[:n_words], chars, self.heads_[head].intercept_)
+        return self._linear
+
+    def warm_up(self) -> None:
+        """Prepare what serving needs before the first request (and before gunicorn forks)."""
+        self.features_.warm_up()
+        self._linear_heads()
 
     @staticmethod
     def _binary_safe(margins: np.ndarray) -> np.ndarray:
@@ -157,15 +178,15 @@ class RoutingModel:
         logits = weights[0] * self._binary_safe(opd_margins)
         if weights[1]:
             logits = logits + weights[1] * np.log(category_probs @ self.category_to_opd_)
-        return log_softmax(logits, axis=1)
+        return log_softmax(logits)
 
     def _calibrate(self, texts: list[str], categories: np.ndarray, opds: np.ndarray) -> None:
         cat_margins, opd_margins, _ = self._margins(texts)
         cat_margins = self._binary_safe(cat_margins)
         cat_target = _indices(self.classes_["category"], categories)
         opd_target = _indices(self.classes_["opd"], opds)
-        self.category_temperature_ = fit_weights(lambda w: log_softmax(w[0] * cat_margins, axis=1), cat_target, [1.0])
-        category_probs = softmax(self.category_temperature_[0] * cat_margins, axis=1)
+        self.category_temperature_ = fit_weights(lambda w: log_softmax(w[0] * cat_margins), cat_target, [1.0])
+        category_probs = np.exp(log_softmax(self.category_temperature_[0] * cat_margins))
         direct = fit_weights(lambda w: self._opd_log_probs(opd_margins, category_probs, [w[0], 0.0]), opd_target, [1.0])
         self.opd_weights_ = np.array([direct[0], 0.0])
         if self.use_category_for_opd:
@@ -202,7 +223,7 @@ class RoutingModel:
 
     def _probabilities(self, texts: list[str]):
         cat_margins, opd_margins, words = self._margins(texts)
-        category_probs = softmax(self.category_temperature_[0] * self._binary_safe(cat_margins), axis=1)
+        category_probs = np.exp(log_softmax(self.category_temperature_[0] * self._binary_safe(cat_margins)))
         opd_probs = np.exp(self._opd_log_probs(opd_margins, category_probs, self.opd_weights_))
         raw = {"category": category_probs, "opd": opd_probs}
         return {head: recalibrate(raw[head], self.calibrators_[head]) for head in HEADS}, words
@@ -229,17 +250,18 @@ class RoutingModel:
         best = entries[0]
         return HeadPrediction(best["label"], best["name"], best["confidence"], entries[1:])
 
-    def _reasons(self, word_row: sp.csr_matrix, opd_index: int) -> list[str]:
+    def _reasons(self, words: Terms, opd_index: int) -> list[str]:
         """Word features of this text with the largest positive weight x value for the chosen OPD."""
         coef = self.heads_["opd"].coef_
         weights = coef[opd_index] if coef.shape[0] > 1 else (coef[0] if opd_index == 1 else -coef[0])
-        contributions = word_row.data * weights[word_row.indices]
+        contributions = words.values * weights[words.columns]
         order = np.argsort(-contributions)[: self.n_reasons]
-        return [str(self.vocabulary_[word_row.indices[k]]) for k in order if contributions[k] > 0]
+        return [str(self.vocabulary_[words.columns[k]]) for k in order if contributions[k] > 0]
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("validation_predictions_", None)  # only the training run's report needs them
+        state.pop("_linear", None)  # derived from the heads when first needed
         return state
 
     def describe(self) -> dict:
@@ -250,6 +272,13 @@ class RoutingModel:
                 "opd_blend_weights": {"opd_margins": float(self.opd_weights_[0]),
                                       "category_implied": float(self.opd_weights_[1])},
                 "validation": self.validation_}
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax; scipy.special's costs more in argument handling than in arithmetic
+    for the one-row arrays of a single prediction."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def _indices(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:

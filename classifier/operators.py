@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from . import accounts, dashboard, drift, review
+from .auth import is_intake
 from .db import Operator, utcnow
 from .errors import ApiError
 
@@ -31,6 +32,14 @@ limiter = Limiter(get_remote_address)
 # Failed sign-ins (form or basic auth) from one IP share one budget; successful ones cost nothing.
 auth_limit = limiter.shared_limit(lambda: current_app.config["LAKSA_LOGIN_RATE"], scope="operator-sign-in",
                                   deduct_when=lambda response: response.status_code == 401)
+
+
+@limiter.request_filter
+def _intake_has_no_sign_in() -> bool:
+    """Intake calls carry API keys, not passwords: the limiter skips them (and their hot path)."""
+    return is_intake(request.path)
+
+
 pages = Blueprint("operators", __name__, url_prefix="/operator", template_folder="templates")
 login_manager.login_view = "operators.login"
 login_manager.login_message = "Silakan masuk untuk membuka halaman ini."

@@ -45,7 +45,7 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if config["LAKSA_MIGRATE"] == "1":
         upgrade(url)
-    app.extensions["laksa_sessions"] = make_sessionmaker(make_engine(url))
+    app.extensions["laksa_sessions"] = make_sessionmaker(make_engine(url, background_checkpoints=True))
     holder = ModelHolder(config["LAKSA_MODEL_DIR"], config["LAKSA_MODEL_POLL_SECONDS"],
                          on_switch=lambda served: set_model_version(served.version))
     app.extensions["laksa_models"] = holder

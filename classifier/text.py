@@ -24,6 +24,9 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\d)(?:\+?62|0)[\s.-]?8\d{1,3}(?:[\s.-]?\d{2,4}){2,4}(?!\d)")
 _NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
+# Cheap tests that let most texts skip the costlier patterns above.
+_MAYBE_URL = re.compile(r"://|www\.|\.(?:com|id|net|org)\b")
+_SIX_DIGITS = re.compile(r"\d{6}")
 # Masks already applied by an upstream export, such as "[TELP]" or "[NIK]".
 _PRE_MASKED = {"[email]": EMAIL_TOKEN, "[telp]": PHONE_TOKEN, "[nik]": NIK_TOKEN, "[nomor]": NUMBER_TOKEN,
                "[url]": URL_TOKEN}
@@ -67,11 +70,15 @@ def mask_personal(text: str) -> str:
 
     Used both for features and for what the service stores, so a stored text never holds them.
     """
-    text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)  # before URLs: "warga@gmail.com" holds a domain
-    text = _URL.sub(f" {URL_TOKEN} ", text)
+    if "@" in text:
+        text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)  # before URLs: "warga@gmail.com" holds a domain
+    if _MAYBE_URL.search(text):
+        text = _URL.sub(f" {URL_TOKEN} ", text)
     text = _PHONE.sub(f" {PHONE_TOKEN} ", text)
-    text = _NIK.sub(f" {NIK_TOKEN} ", text)
-    return _LONG_NUMBER.sub(f" {NUMBER_TOKEN} ", text)
+    if _SIX_DIGITS.search(text):
+        text = _NIK.sub(f" {NIK_TOKEN} ", text)
+        text = _LONG_NUMBER.sub(f" {NUMBER_TOKEN} ", text)
+    return text
 
 
 class TextNormalizer:

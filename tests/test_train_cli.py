@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import scipy.sparse as sp
 import pandas as pd
 import pytest
 
@@ -115,15 +116,20 @@ def test_rare_labels_warn_and_training_is_reproducible(tmp_path, capsys):
 
 
 def test_serving_features_equal_scikit_learns(trained_model):
-    """The fast transform used for prediction computes exactly what the fitted vectorizers would."""
+    """The fast encoding and scoring used for prediction compute what the fitted vectorizers and SVMs would."""
     model, _ = trained_model
     texts = ["Lampu PJU mati!!! di Jl. Daan Mogot", "", "sampah sampah sampah numpuk", "ktp blm jadi 3 bln"]
-    words, chars = model.features_.transform(texts)
     cleaned = [model.features_.normalizer.clean(t) for t in texts]
-    assert np.allclose(words.toarray(), model.features_.word.transform(cleaned).toarray(), atol=1e-6)
-    assert np.allclose(chars.toarray(), model.features_.char.transform(cleaned).toarray(), atol=1e-6)
-    svm = model.heads_["category"]
-    assert np.allclose(model._margins(texts)[0], svm.decision_function(words), atol=1e-5)
+    words = model.features_.word.transform(cleaned)
+    chars = model.features_.char.transform(cleaned)
+    for (word_terms, char_terms), word_row, char_row in zip(model.features_.encode(texts), words, chars):
+        assert np.array_equal(word_terms.columns, word_row.indices[np.argsort(word_row.indices)])
+        assert np.allclose(word_terms.values, word_row.toarray()[0, word_terms.columns], atol=1e-6)
+        assert np.allclose(char_terms.values, char_row.toarray()[0, char_terms.columns], atol=1e-6)
+        assert char_terms.columns.size == char_row.nnz
+    category_margins, opd_margins, _ = model._margins(texts)
+    assert np.allclose(category_margins, model.heads_["category"].decision_function(words), atol=1e-5)
+    assert np.allclose(opd_margins, model.heads_["opd"].decision_function(sp.hstack([words, chars])), atol=1e-5)
 
 
 def test_vague_texts_get_a_low_but_meaningful_confidence(trained_model):

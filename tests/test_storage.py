@@ -1,0 +1,63 @@
+"""The service's SQLite write path: writers of several processes take turns, and WAL checkpoints
+happen in the background, never inside a request's commit."""
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+from sqlalchemy import func, insert, select, text
+
+from classifier.db import PredictionRecord, make_engine, new_id, upgrade, utcnow, write_transaction
+
+ROWS_PER_WRITER = 300
+
+
+def _row() -> dict:
+    return dict(id=new_id(), created_at=utcnow(), api_key="test", external_id=None, text="lampu jalan mati " * 20,
+                request_metadata=None, category="pju_mati", category_confidence=0.9, opd="DISHUB",
+                opd_confidence=0.9, opd_margin=0.8, alternatives={"category": [], "opd": []}, reasons=["lampu"],
+                needs_review=False, model_version="test")
+
+
+def _write_rows(url: str, count: int) -> None:
+    engine = make_engine(url, background_checkpoints=True)
+    for _ in range(count):
+        with write_transaction(engine) as connection:
+            connection.execute(insert(PredictionRecord.__table__), [_row()])
+
+
+def test_writers_in_several_processes_all_commit(tmp_path):
+    url = f"sqlite:///{tmp_path / 'laksa.db'}"
+    upgrade(url)
+    context = multiprocessing.get_context("fork")  # as gunicorn forks its workers
+    writers = [context.Process(target=_write_rows, args=(url, ROWS_PER_WRITER)) for _ in range(3)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert [writer.exitcode for writer in writers] == [0, 0, 0]
+    with make_engine(url).connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(PredictionRecord)) == 3 * ROWS_PER_WRITER
+
+
+def test_checkpoints_run_in_the_background_and_keep_the_wal_short(tmp_path):
+    database = tmp_path / "laksa.db"
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    engine = make_engine(url, background_checkpoints=True)
+    with engine.connect() as connection:
+        assert connection.scalar(text("PRAGMA wal_autocheckpoint")) == 0  # no commit checkpoints itself
+    deadline = time.monotonic() + 3
+    written = 0
+    while time.monotonic() < deadline:  # continuous writes: a starved checkpoint would let the WAL grow
+        with write_transaction(engine) as connection:
+            connection.execute(insert(PredictionRecord.__table__), [_row()])
+        written += 1
+        time.sleep(0)  # a worker waits on its socket between requests; this lets other threads run
+    # Every commit appends the pages it changed (about eight here: the row and its indexes) to the
+    # WAL; checkpointed every half second, it holds about the last second of them, not all three.
+    appended = written * 6 * 4096
+    wal = database.with_name(database.name + "-wal")
+    assert wal.stat().st_size < appended / 2, (wal.stat().st_size, written)
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(PredictionRecord)) == written
