@@ -73,7 +73,7 @@ class RoutingModel:
         self.lexicon_dir = lexicon_dir
 
     def get_params(self) -> dict:
-        params = {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        params = {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
         params["text_config"] = asdict(self.text_config)
         params.pop("lexicon_dir", None)
         return params
@@ -145,9 +145,7 @@ class RoutingModel:
         margins = []
         for head in HEADS:
             word_weights, char_weights, intercept = self._linear_heads()[head]
-            rows = [words.values @ np.take(word_weights, words.columns, axis=0)
-                    + (chars.values @ np.take(char_weights, chars.columns, axis=0) if char_weights is not None and chars
-                       else 0.0)
+            rows = [_score(words, word_weights) + (0.0 if char_weights is None else _score(chars, char_weights))
                     for words, chars in encoded]
             margins.append(np.array(rows).reshape(len(encoded), -1) + intercept)
         return margins[0], margins[1], [words for words, _ in encoded]
@@ -272,6 +270,11 @@ class RoutingModel:
                 "opd_blend_weights": {"opd_margins": float(self.opd_weights_[0]),
                                       "category_implied": float(self.opd_weights_[1])},
                 "validation": self.validation_}
+
+
+def _score(terms: Terms, weights: np.ndarray) -> np.ndarray:
+    """A linear function of one text's TF-IDF terms: the weight rows of its columns, weighted."""
+    return terms.values @ np.take(weights, terms.columns, axis=0)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

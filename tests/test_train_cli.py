@@ -1,12 +1,14 @@
 """The data team's command lines, run as they would be: train, evaluate, predict."""
+import inspect
 import json
 
 import numpy as np
-import scipy.sparse as sp
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from classifier import evaluate, predict, train
+from classifier.model import RoutingModel
 from classifier.models_store import CARD_FILE, MODEL_FILE, load_model
 from conftest import LABELLED, write_csv
 
@@ -24,6 +26,8 @@ def test_training_writes_model_card_and_report(trained_model_dir):
     assert 0 < card["thresholds"]["opd"] <= 1
     assert set(card["labels"]["opd"]) >= {"DPUPR", "DISHUB", "DAMKAR"}
     assert card["validation"]["opd"]["accuracy"] > 0.8  # the shipped data is learnable
+    # The card records the constructor's parameters, not state derived for serving.
+    assert set(card["params"]) == set(inspect.signature(RoutingModel).parameters) - {"lexicon_dir"}
 
 
 def test_predictions_carry_everything_a_route_needs(trained_model):
