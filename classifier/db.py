@@ -183,17 +183,15 @@ def write_transaction(engine: Engine):
 
 class _WriterTurn:
     """One SQLite file's writers in turn: a thread lock within a process, an flock on a file beside
-    the database across processes. Both are made anew in each process: a lock copied by fork could
-    be held by a thread that does not exist there, and a descriptor inherited across fork shares
-    its flock with the parent."""
+    the database across processes. Made in each process (see `_writer_turn`): a descriptor
+    inherited across fork would share its flock with the parent."""
 
     def __init__(self, database: str):
-        self.path, self.pid = f"{database}.writer-lock", None
+        self.lock = threading.Lock()
+        self.handle = open(f"{database}.writer-lock", "a+b")  # noqa: SIM115 (open for the process's life)
 
     @contextlib.contextmanager
     def __call__(self):
-        if self.pid != os.getpid():
-            self.lock, self.handle, self.pid = threading.Lock(), open(self.path, "a+b"), os.getpid()  # noqa: SIM115
         with self.lock:
             fcntl.flock(self.handle, fcntl.LOCK_EX)
             try:
@@ -206,10 +204,15 @@ def _writer_turn(engine: Engine):
     database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
     if not database or database == ":memory:":
         return contextlib.nullcontext()
-    return _WRITER_TURNS.setdefault(database, _WriterTurn(database))()
+    key = (os.getpid(), database)
+    with _WRITER_TURNS_LOCK:
+        if key not in _WRITER_TURNS:
+            _WRITER_TURNS[key] = _WriterTurn(database)
+        return _WRITER_TURNS[key]()
 
 
-_WRITER_TURNS: dict[str, _WriterTurn] = {}
+_WRITER_TURNS: dict[tuple[int, str], _WriterTurn] = {}
+_WRITER_TURNS_LOCK = threading.Lock()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
