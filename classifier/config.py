@@ -21,6 +21,11 @@ DEFAULTS = {
     "LAKSA_SECURE_COOKIES": "1",  # "0" only to sign in over plain HTTP (local development, tests)
     "LAKSA_LOGIN_RATE": "5 per minute",  # failed operator sign-ins allowed per client IP
     "LAKSA_RATELIMIT_STORAGE_URI": "memory://",  # per process; e.g. redis://host:6379 to share it
+    # Routing health (drift.py): past these limits a week is flagged
+    "LAKSA_DRIFT_MAX": 0.25,
+    "LAKSA_REVIEW_SHARE_MAX": 0.5,
+    "LAKSA_OVERRIDE_RATE_MAX": 0.3,
+    "LAKSA_OVERRIDE_MIN_COUNT": 10,
 }
 
 

@@ -7,21 +7,22 @@ had more than LAKSA_OVERRIDE_RATE_MAX of them overridden.
 """
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pandas as pd
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import exists, select
 
+from .config import load_config
 from .db import OverrideRecord, PredictionRecord, utcnow
 
-LIMITS = {"LAKSA_DRIFT_MAX": 0.25, "LAKSA_REVIEW_SHARE_MAX": 0.5, "LAKSA_OVERRIDE_RATE_MAX": 0.3,
-          "LAKSA_OVERRIDE_MIN_COUNT": 10}
+LIMITS = ("LAKSA_DRIFT_MAX", "LAKSA_REVIEW_SHARE_MAX", "LAKSA_OVERRIDE_RATE_MAX", "LAKSA_OVERRIDE_MIN_COUNT")
 
 
 def limits() -> dict:
-    return {name: type(default)(os.environ.get(name, default)) for name, default in LIMITS.items()}
+    """The flagging limits as configured now (environment, else the defaults in config.py)."""
+    config = load_config()
+    return {name: config[name] for name in LIMITS}
 
 
 def training_counts(card: dict) -> dict[str, int]:

@@ -120,10 +120,8 @@ def highlight(text: str, reasons: list[str], normalizer) -> Markup:
 
 
 def _normalizer():
-    if "laksa_normalizer" not in current_app.extensions:
-        from .text import TextNormalizer
-        current_app.extensions["laksa_normalizer"] = TextNormalizer()
-    return current_app.extensions["laksa_normalizer"]
+    """The served model's: it stems as the reasons were stemmed, and its stems are already cached."""
+    return current_app.extensions["laksa_models"].current().model.features_.normalizer
 
 
 def _db():
@@ -245,8 +243,7 @@ def logout():
 @login_required
 def queue():
     args = request.args
-    start = review.parse_moment(args.get("from"), "from")
-    end = review.parse_moment(args.get("to"), "to", end=True)
+    start, end = review.date_range(args.get("from"), args.get("to"))
     opd = args.get("opd") or None
     with _db()() as db:
         page = review.review_queue(db, opd=opd, start=start, end=end, page=_page_number(), per_page=25)
@@ -274,8 +271,8 @@ def complaint(prediction_id: str, errors: list[str] | None = None, form: dict | 
         prediction = review.get_prediction(db, prediction_id)
         decisions = review.history(db, prediction_id)
         held = review.live_claim(db, prediction_id)
-    current = (decisions[-1].category, decisions[-1].opd) if decisions else (prediction.category, prediction.opd)
-    return render_template("operators/complaint.html", p=prediction, decisions=decisions, claim=held, current=current,
+    return render_template("operators/complaint.html", p=prediction, decisions=decisions, claim=held,
+                           current=review.label_after(prediction, decisions),
                            text=highlight(prediction.text, prediction.reasons, _normalizer()),
                            errors=errors or [], form=form or {}), status
 

@@ -41,6 +41,11 @@ def parse_moment(value: str | None, field: str, end: bool = False) -> datetime |
     return as_utc(moment.replace(tzinfo=WIB) if moment.tzinfo is None else moment)
 
 
+def date_range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """The `from` and `to` filters as UTC moments of [start, end); a `to` date includes its whole WIB day."""
+    return parse_moment(start, "from"), parse_moment(end, "to", end=True)
+
+
 @dataclass
 class Page:
     items: list
@@ -61,6 +66,12 @@ def history(session: Session, prediction_id: str) -> list[OverrideRecord]:
     """Every decision on a prediction, oldest first; the last one is the effective label."""
     return list(session.scalars(select(OverrideRecord).where(OverrideRecord.prediction_id == prediction_id)
                                 .order_by(OverrideRecord.id)))
+
+
+def label_after(prediction: PredictionRecord, decisions: list[OverrideRecord]) -> tuple[str, str]:
+    """(category, opd) that stand after `decisions` (its `history`): the latest one's, else the model's."""
+    latest = decisions[-1] if decisions else prediction
+    return latest.category, latest.opd
 
 
 def effective_label(session: Session, prediction: PredictionRecord) -> tuple[str, str]:

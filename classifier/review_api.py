@@ -115,14 +115,14 @@ def prediction_detail(path: PredictionPath):
         prediction = review.get_prediction(db, path.prediction_id)
         decisions = review.history(db, prediction.id)
         held = review.live_claim(db, prediction.id)
-    latest = decisions[-1] if decisions else prediction
-    return {**_queue_item(prediction, held), "effective": {"category": latest.category, "opd": latest.opd},
+    category, opd = review.label_after(prediction, decisions)
+    return {**_queue_item(prediction, held), "effective": {"category": category, "opd": opd},
             "decisions": [review.decision_row(d, prediction) for d in decisions]}
 
 
 @review_api.get("/overrides", summary="Export decisions (JSON, or CSV with ?format=csv or Accept: text/csv)")
 def export_overrides(query: OverridesQuery):
-    start, end = review.parse_moment(query.from_, "from"), review.parse_moment(query.to, "to", end=True)
+    start, end = review.date_range(query.from_, query.to)
     selected = review.overrides_query(start, end, query.opd, query.operator)
     wants_csv = query.format == "csv" or (query.format is None and request.accept_mimetypes.best_match(
         ["application/json", "text/csv"]) == "text/csv")
@@ -176,7 +176,7 @@ def _queue_item(prediction, held) -> dict:
 
 @review_api.get("/review", summary="Predictions waiting for an operator, least certain first")
 def review_queue(query: RangeQuery):
-    start, end = review.parse_moment(query.from_, "from"), review.parse_moment(query.to, "to", end=True)
+    start, end = review.date_range(query.from_, query.to)
     with current_app.extensions["laksa_sessions"]() as db:
         page = review.review_queue(db, query.opd, start, end, query.page, query.per_page)
     return {"items": [_queue_item(p, held) for p, held in page.items], "total": page.total, "page": page.page,
