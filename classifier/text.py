@@ -18,14 +18,14 @@ LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon"
 # Masks are plain letter tokens so that they survive tokenisation and become features.
 URL_TOKEN, EMAIL_TOKEN, PHONE_TOKEN, NIK_TOKEN, NUMBER_TOKEN = "xurlx", "xemailx", "xtelpx", "xnikx", "xnomorx"
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|id|co\.id|go\.id|net|org)(?:/\S*)?\b")
+_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|id|co\.id|go\.id|net|org)(?:/\S*)?\b", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # +62 / 62 / 0 followed by 8, then 7-11 more digits, with optional separators.
 _PHONE = re.compile(r"(?<!\d)(?:\+?62|0)[\s.-]?8\d{1,3}(?:[\s.-]?\d{2,4}){2,4}(?!\d)")
 _NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
 # Cheap tests that let most texts skip the costlier patterns above.
-_MAYBE_URL = re.compile(r"://|www\.|\.(?:com|id|net|org)\b")
+_MAYBE_URL = re.compile(r"://|www\.|\.(?:com|id|net|org)\b", re.IGNORECASE)
 _SIX_DIGITS = re.compile(r"\d{6}")
 # Masks already applied by an upstream export, such as "[TELP]" or "[NIK]".
 _PRE_MASKED = {"[email]": EMAIL_TOKEN, "[telp]": PHONE_TOKEN, "[nik]": NIK_TOKEN, "[nomor]": NUMBER_TOKEN,

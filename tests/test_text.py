@@ -18,6 +18,9 @@ def normalizer():
     ("no pelanggan 123456789", NUMBER_TOKEN),
     ("email warga.baik@gmail.com", EMAIL_TOKEN),
     ("lihat https://tangerangkota.go.id/laksa?id=3", URL_TOKEN),
+    ("buka WWW.TANGERANGKOTA.GO.ID/laksa/77 ya", URL_TOKEN),  # case does not hide an address
+    ("link Https://Laksa.Tangerangkota.Go.Id/?id=9", URL_TOKEN),
+    ("toko Jualan88.Com", URL_TOKEN),
 ])
 def test_personal_numbers_and_addresses_are_masked(raw, token):
     masked = mask_personal(raw)
