@@ -65,7 +65,7 @@ class PredictionRecord(Base):
     opd_margin: Mapped[float] = mapped_column(Float)  # top-1 minus top-2 confidence: review order tie-break
     alternatives: Mapped[dict] = mapped_column()
     reasons: Mapped[list] = mapped_column()
-    needs_review: Mapped[bool] = mapped_column(Boolean, index=True)
+    needs_review: Mapped[bool] = mapped_column(Boolean)  # indexed with opd_confidence (review queue)
     model_version: Mapped[str] = mapped_column(String(64))
 
 

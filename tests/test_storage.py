@@ -1,13 +1,15 @@
-"""The service's SQLite write path: writers of several processes take turns, and WAL checkpoints
-happen in the background, never inside a request's commit."""
+"""The schema the migrations build, and the service's SQLite write path: writers of several
+processes take turns, and WAL checkpoints happen in the background, never inside a request's commit."""
 from __future__ import annotations
 
 import multiprocessing
 import time
 
-from sqlalchemy import func, insert, select, text
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, func, insert, select, text
 
-from classifier.db import PredictionRecord, make_engine, new_id, upgrade, utcnow, write_transaction
+from classifier.db import Base, PredictionRecord, make_engine, new_id, upgrade, utcnow, write_transaction
 
 ROWS_PER_WRITER = 300
 
@@ -17,6 +19,16 @@ def _row() -> dict:
                 request_metadata=None, category="pju_mati", category_confidence=0.9, opd="DISHUB",
                 opd_confidence=0.9, opd_margin=0.8, alternatives={"category": [], "opd": []}, reasons=["lampu"],
                 needs_review=False, model_version="test")
+
+
+def test_migrations_build_the_tables_the_code_declares(database_url):
+    """A column or index changed in classifier/db.py without a migration would differ here."""
+    upgrade(database_url)
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
 
 
 def _write_rows(url: str, count: int) -> None:
