@@ -11,14 +11,11 @@ go through POST /predict/batch. Prints a table of both apps and the figures besi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,10 +30,10 @@ from sqlalchemy import func, select
 from benchmarks.common import ROOT, print_table
 from classifier.dataset import load_labelled
 from classifier.db import PredictionRecord, make_engine
+from classifier.testing import SERVICE_APP, gunicorn_process
 
 LABELLED = ROOT / "data" / "labelled"
 LUA_SCRIPT = Path(__file__).with_name("service_load.lua")
-SERVICE_APP = "classifier.serve:create_app()"
 BARE_APP = "benchmarks.echo_app:create_app()"
 DRAIN_SECONDS = 2  # after its deadline wrk waits this long for requests in flight
 REQUEST_TIMEOUT = 5
@@ -59,12 +56,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def train_model(out: Path) -> Path:
     print(f"training the default model from {LABELLED.relative_to(ROOT)}/ ...", flush=True)
     done = subprocess.run([sys.executable, "-m", "classifier.train", "--data", str(LABELLED), "--out", str(out)],
@@ -74,49 +65,10 @@ def train_model(out: Path) -> Path:
     return out
 
 
-@contextlib.contextmanager
-def gunicorn(app: str, env: dict, workdir: Path, key: str):
-    """Run `app` under gunicorn.conf.py on a free loopback port; yield its base URL; always stop it."""
-    port = free_port()
-    name = app.split(":")[0].replace(".", "-")
-    env = {**env, "LAKSA_BIND": f"127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{name}")}
-    log = (workdir / f"{name}.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_answering(process, base, key, workdir / f"{name}.log")
-        yield base
-    finally:
-        stop(process)
-        log.close()
-
-
-def wait_until_answering(process, base: str, key: str, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.post(f"{base}/predict", json={"text": "lampu jalan mati"}, headers={"X-API-Key": key},
-                             timeout=REQUEST_TIMEOUT).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{base} did not answer within {timeout:.0f} s")
-
-
-def stop(process, timeout: float = 30) -> None:
-    """SIGTERM to the gunicorn master (it stops its workers); SIGKILL to its process group if it hangs."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # its own session: the master and its workers only
-    process.wait(timeout=5)
+def answers_predict(key: str):
+    """Ready once POST /predict answers 200: the one route both apps have."""
+    return lambda base: requests.post(f"{base}/predict", json={"text": "lampu jalan mati"}, headers={"X-API-Key": key},
+                                      timeout=REQUEST_TIMEOUT).status_code == 200
 
 
 def run_wrk(url: str, bodies: Path, key: str, seconds: float, args) -> dict:
@@ -214,9 +166,9 @@ def measure(args, workdir: Path) -> dict:
            "LAKSA_API_KEYS": key, "LAKSA_WORKERS": str(args.workers)}
     print(f"{len(texts)} texts from data/labelled/, {args.connections} connections, {args.workers} workers, "
           f"{args.seconds:g} s per app, load by {'Python' if args.python_load else 'wrk'}", flush=True)
-    with gunicorn(BARE_APP, env, workdir, key) as base:
+    with gunicorn_process(env, workdir, BARE_APP, answers_predict(key)) as base:
         bare = drive(base, bodies, key, args)
-    with gunicorn(SERVICE_APP, env, workdir, key) as base:
+    with gunicorn_process(env, workdir, SERVICE_APP, answers_predict(key)) as base:
         count = functools.partial(count_predictions, database_url)
         predict = drive(base, bodies, key, args, count)
         before = count()

@@ -45,9 +45,9 @@ def promote_command(root: str, version: str, eval_data: str, tolerance: float, f
         if not versions:
             raise ModelError(f"{root}: no trained version to promote")
         version = versions[-1][0]
-    candidate, _ = load_model(f"{root}/{version}")
     serving_version = promoted_version(root)
     if serving_version and serving_version != version and not force:
+        candidate, _ = load_model(f"{root}/{version}")
         serving, _ = load_model(f"{root}/{serving_version}")
         frame = load_labelled(eval_data, require_labels=("opd",))
         passed, rows = compare(evaluate(candidate, frame), evaluate(serving, frame), tolerance)
@@ -57,7 +57,7 @@ def promote_command(root: str, version: str, eval_data: str, tolerance: float, f
             print(f"error: {version} is worse than {serving_version} beyond the tolerance; not promoted "
                   "(--force to promote anyway)", file=sys.stderr)
             return 3
-    promote(root, version, note="forced" if force else "")
+    promote(root, version, note="forced" if force else "")  # refuses a version that does not load
     print(f"promoted {version} (was {serving_version or 'none'})")
     return 0
 

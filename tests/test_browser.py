@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import LABELLED, ROOT
-from test_service_e2e import KEY, free_port, start_service, stop
+from test_service_e2e import KEY, running_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "docs" / "screenshots"
@@ -41,10 +41,10 @@ def shift(trained_model_dir, tmp_path_factory):
     from classifier.accounts import create_operator
     from classifier.db import make_engine, make_sessionmaker
 
-    database = tmp_path_factory.mktemp("browser") / "laksa.db"
-    process, base = start_service(trained_model_dir, f"sqlite:///{database}", free_port(),
-                                  {"LAKSA_SECURE_COOKIES": "0"})  # plain HTTP on loopback
-    try:
+    workdir = tmp_path_factory.mktemp("browser")
+    database = workdir / "laksa.db"
+    with running_service(trained_model_dir, f"sqlite:///{database}", workdir,
+                         {"LAKSA_SECURE_COOKIES": "0"}) as base:  # plain HTTP on loopback
         engine = make_engine(f"sqlite:///{database}")
         create_operator(make_sessionmaker(engine), "sari", PASSWORD, "operator")
         engine.dispose()
@@ -63,8 +63,6 @@ def shift(trained_model_dir, tmp_path_factory):
         with sqlite3.connect(database) as db:  # spread them over the last 14 days for the dashboard
             db.execute("UPDATE predictions SET created_at = datetime(created_at, '-' || (rowid % 14) || ' days')")
         yield base
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="module")

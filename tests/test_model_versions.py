@@ -9,7 +9,7 @@ import requests
 
 from classifier import models as models_cli
 from classifier.models_store import CARD_FILE, ModelError, load_model, promote, promoted_version, resolve_model_dir
-from test_service_e2e import KEY, free_port, start_service, stop
+from test_service_e2e import KEY, running_service
 
 
 def add_version(root, source, version, **card_changes):
@@ -79,8 +79,6 @@ def test_broken_models_are_refused_with_a_clear_message(root, damage, message, c
 
 def test_service_switches_versions_without_a_failed_request(root, tmp_path, trained_model_dir):
     promote(root, "20260101T000000Z-aaaaaa")
-    process, base = start_service(root, f"sqlite:///{tmp_path / 'swap.db'}", free_port(),
-                                  {"LAKSA_MODEL_POLL_SECONDS": "0.2"})
     seen, failures, stop_sending = [], [], threading.Event()
 
     def send():
@@ -94,27 +92,28 @@ def test_service_switches_versions_without_a_failed_request(root, tmp_path, trai
                 except requests.RequestException as error:
                     failures.append(repr(error))
 
-    senders = [threading.Thread(target=send) for _ in range(4)]
-    try:
-        for sender in senders:
-            sender.start()
-        time.sleep(1.0)
-        promote(root, "20260201T000000Z-bbbbbb")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and seen[-8:] != ["20260201T000000Z-bbbbbb"] * 8:
-            time.sleep(0.2)
-        # A broken version written straight into PROMOTED (a bad deploy) is refused; B keeps serving.
-        broken = add_version(root, trained_model_dir, "20260301T000000Z-cccccc")
-        (broken / "model.joblib").write_bytes(b"garbage")
-        (root / "PROMOTED").write_text("20260301T000000Z-cccccc\n")
-        time.sleep(2.0)
-        stop_sending.set()
-        for sender in senders:
-            sender.join(timeout=15)
-        model_now = requests.get(f"{base}/model", timeout=5).json()["version"]
-    finally:
-        stop_sending.set()
-        stop(process)
+    with running_service(root, f"sqlite:///{tmp_path / 'swap.db'}", tmp_path,
+                         {"LAKSA_MODEL_POLL_SECONDS": "0.2"}) as base:
+        senders = [threading.Thread(target=send) for _ in range(4)]
+        try:
+            for sender in senders:
+                sender.start()
+            time.sleep(1.0)
+            promote(root, "20260201T000000Z-bbbbbb")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and seen[-8:] != ["20260201T000000Z-bbbbbb"] * 8:
+                time.sleep(0.2)
+            # A broken version written straight into PROMOTED (a bad deploy) is refused; B keeps serving.
+            broken = add_version(root, trained_model_dir, "20260301T000000Z-cccccc")
+            (broken / "model.joblib").write_bytes(b"garbage")
+            (root / "PROMOTED").write_text("20260301T000000Z-cccccc\n")
+            time.sleep(2.0)
+            stop_sending.set()
+            for sender in senders:
+                sender.join(timeout=15)
+            model_now = requests.get(f"{base}/model", timeout=5).json()["version"]
+        finally:
+            stop_sending.set()
     assert failures == []
     assert seen[0] == "20260101T000000Z-aaaaaa" and "20260201T000000Z-bbbbbb" in seen
     assert seen[-1] == "20260201T000000Z-bbbbbb" and model_now == "20260201T000000Z-bbbbbb"

@@ -1,55 +1,28 @@
 """The service as intake systems meet it: gunicorn in its own process, real HTTP on loopback."""
+import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
 
-from conftest import ROOT
+from classifier.testing import gunicorn_process
 
 KEY = "e2e-key"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_service(model_dir, database_url, port, extra_env=None):
+@contextlib.contextmanager
+def running_service(model_dir, database_url, workdir, extra_env=None):
+    """The service with two workers, answering /ready; yields its base URL."""
     env = {**os.environ, "LAKSA_MODEL_DIR": str(model_dir), "LAKSA_DATABASE_URL": database_url,
-           "LAKSA_API_KEYS": KEY, "LAKSA_BIND": f"127.0.0.1:{port}", "LAKSA_WORKERS": "2", **(extra_env or {})}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "classifier.serve:create_app()"],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(process.stdout.read().decode())
-        try:
-            if requests.get(f"{base}/ready", timeout=1).status_code == 200:
-                return process, base
-        except requests.RequestException:  # not listening yet, or still loading
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("service did not become ready")
-
-
-def stop(process):
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+           "LAKSA_API_KEYS": KEY, "LAKSA_WORKERS": "2", **(extra_env or {})}
+    with gunicorn_process(env, workdir) as base:
+        yield base
 
 
 @pytest.fixture
-def service(trained_model_dir, database_url):
-    process, base = start_service(trained_model_dir, database_url, free_port())
-    yield base
-    stop(process)
+def service(trained_model_dir, database_url, tmp_path):
+    with running_service(trained_model_dir, database_url, tmp_path) as base:
+        yield base
 
 
 def test_route_over_http_and_survive_bad_input(service):
@@ -80,4 +53,5 @@ def test_a_broken_model_stops_start_up_with_its_reason(tmp_path, trained_model_d
     shutil.copytree(trained_model_dir, broken)
     (broken / "model.joblib").write_bytes(b"not a model")
     with pytest.raises(RuntimeError, match="checksum"):
-        start_service(broken, f"sqlite:///{tmp_path / 'x.db'}", free_port())
+        with running_service(broken, f"sqlite:///{tmp_path / 'x.db'}", tmp_path):
+            pass
