@@ -149,21 +149,26 @@ def _checkpoint_forever(engine_ref, every_seconds: float = 0.5) -> None:
     In WAL mode with synchronous=NORMAL a checkpoint is SQLite's only wait on the disk (it syncs
     both files). Left to SQLite, it runs inside the commit that crosses 1,000 WAL pages, holding
     the write lock while the disk syncs: under load every request queued behind it waited, up to
-    hundreds of ms. Here a first pass copies what it can while writers go on; a second, short pass
-    takes the writers' turn so that the checkpoint completes (writers appending all the time would
-    starve it and the WAL would grow without end) and the next writer starts the WAL afresh.
+    hundreds of ms. Here each pass copies what it can while writers go on. The next writer starts
+    the WAL afresh only if a copy finished while no write was under way, which under sustained
+    load may never happen; so once the WAL exceeds WAL_RESTART_PAGES, a second pass takes the
+    writers' turn to finish the copy: a wait of a few ms for the requests in flight, made rare by
+    the limit.
     """
     while (engine := engine_ref()) is not None:
         try:
             with engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            with _writer_turn(engine), engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                _, wal_pages, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+            if wal_pages > WAL_RESTART_PAGES:
+                with _writer_turn(engine), engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
         except SQLAlchemyError as error:
             logger.warning("SQLite checkpoint failed (retried in %.1f s): %s", every_seconds, error)
         del engine  # the thread ends once the engine is gone
         time.sleep(every_seconds)
 
+
+WAL_RESTART_PAGES = 16_384  # 64 MiB of 4 KiB pages: a few seconds of writes at full load
 
 _CHECKPOINTERS: "weakref.WeakKeyDictionary[Engine, int]" = weakref.WeakKeyDictionary()
 _CHECKPOINTERS_LOCK = threading.Lock()
