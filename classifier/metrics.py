@@ -16,7 +16,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 from .drift import DriftCollector, training_counts
 
 REQUESTS = Counter("laksa_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
-LATENCY = Histogram("laksa_http_request_seconds", "HTTP request latency", ["endpoint"],
+LATENCY = Histogram("laksa_http_request_seconds", "HTTP request latency", ["endpoint", "status"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
 PREDICTIONS = Counter("laksa_predictions_total", "Stored predictions by routed OPD", ["opd"])
 NEEDS_REVIEW = Counter("laksa_predictions_needs_review_total", "Stored predictions flagged for review")
@@ -43,8 +43,9 @@ def install_metrics(app: Flask) -> None:
     @app.after_request
     def _count(response):
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        status = str(response.status_code)
+        REQUESTS.labels(endpoint, request.method, status).inc()
+        LATENCY.labels(endpoint, status).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 
     # This week's routing health comes from the database, the same for every worker.

@@ -110,7 +110,8 @@ def test_metrics_count_requests_and_predictions(client):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'laksa_http_requests_total{endpoint="/predict",method="POST",status="200"}' in text
     assert "laksa_predictions_total{opd=" in text and "laksa_model_info{version=" in text
-    assert "laksa_http_request_seconds_bucket" in text and "laksa_predictions_needs_review_total" in text
+    assert 'laksa_http_request_seconds_count{endpoint="/predict",status="200"}' in text
+    assert "laksa_predictions_needs_review_total" in text
 
 
 def test_stored_api_keys_work_and_count(app, client):
