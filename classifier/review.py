@@ -78,7 +78,7 @@ def effective_label(session: Session, prediction: PredictionRecord) -> tuple[str
     """(category, opd) that stand for this prediction now."""
     latest = session.scalar(select(OverrideRecord).where(OverrideRecord.prediction_id == prediction.id)
                             .order_by(OverrideRecord.id.desc()).limit(1))
-    return (latest.category, latest.opd) if latest else (prediction.category, prediction.opd)
+    return label_after(prediction, [latest] if latest else [])
 
 
 def _check_decision(registry: Registry, action: str, category: str | None, opd: str | None, reason: str) -> None:
