@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+import uuid
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -30,6 +31,13 @@ def test_migrations_build_the_tables_the_code_declares(database_url):
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_prediction_ids_follow_creation_order():
+    """So each insert lands on the last page of the primary-key index, not on a random one."""
+    ids = [new_id() for _ in range(2000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert {uuid.UUID(hex=i).version for i in ids} == {7}
 
 
 def _write_rows(url: str, count: int) -> None:
