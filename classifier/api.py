@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .db import PredictionRecord, new_id, utcnow, write_transaction
 from .drift import limits as drift_limits
-from .drift import training_counts, weekly
+from .drift import served_weeks
 from .errors import ApiError
 from .metrics import record_predictions
 from .text import mask_personal
@@ -175,8 +175,7 @@ def ready():
 @api.get("/drift", summary="Routing health per week: OPD mix vs training, review share, override rates",
          tags=[ops])
 def drift():
-    training = training_counts(current_app.extensions["laksa_models"].current().card)
-    return {"limits": drift_limits(), "weeks": weekly(current_app.extensions["laksa_sessions"], training)}
+    return {"limits": drift_limits(), "weeks": served_weeks(current_app)}
 
 
 @api.get("/model", summary="The served model: version, labels, thresholds, evaluation figures", tags=[ops])

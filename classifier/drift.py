@@ -25,9 +25,10 @@ def limits() -> dict:
     return {name: config[name] for name in LIMITS}
 
 
-def training_counts(card: dict) -> dict[str, int]:
-    """How often each OPD appears in a model's training data, from its card."""
-    return card.get("data", {}).get("counts", {}).get("opd", {})
+def served_weeks(app, weeks: int = 8) -> list[dict]:
+    """`weekly` for a service: its database, against the OPD mix the served model was trained on."""
+    training_counts = app.extensions["laksa_models"].current().card.get("data", {}).get("counts", {}).get("opd", {})
+    return weekly(app.extensions["laksa_sessions"], training_counts, weeks)
 
 
 def total_variation(observed: dict[str, int], expected: dict[str, int]) -> float:
@@ -76,11 +77,11 @@ def weekly(sessions, training_counts: dict[str, int], weeks: int = 8) -> list[di
 class DriftCollector:
     """Prometheus view of the current week, computed from the database when /metrics is scraped."""
 
-    def __init__(self, sessions, training_counts):
-        self.sessions, self.training_counts = sessions, training_counts
+    def __init__(self, app):
+        self.app = app
 
     def collect(self):
-        weeks = weekly(self.sessions, self.training_counts(), weeks=1)
+        weeks = served_weeks(self.app, weeks=1)
         current = weeks[0] if weeks else None
         drift = GaugeMetricFamily("laksa_week_opd_drift", "Total variation distance of this week's OPD mix "
                                   "from the training data")

@@ -13,7 +13,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
                                multiprocess)
 
-from .drift import DriftCollector, training_counts
+from .drift import DriftCollector
 
 REQUESTS = Counter("laksa_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
 LATENCY = Histogram("laksa_http_request_seconds", "HTTP request latency", ["endpoint", "status"],
@@ -50,8 +50,7 @@ def install_metrics(app: Flask) -> None:
 
     # This week's routing health comes from the database, the same for every worker.
     routing_health = CollectorRegistry()
-    routing_health.register(DriftCollector(
-        app.extensions["laksa_sessions"], lambda: training_counts(app.extensions["laksa_models"].current().card)))
+    routing_health.register(DriftCollector(app))
 
     @app.get("/metrics")
     def metrics():

@@ -313,9 +313,8 @@ def dashboard_page():
         figures = dashboard.summary(db, start, end)
     shown = {"from": start.astimezone(review.WIB).date().isoformat(),
              "to": (end.astimezone(review.WIB) - timedelta(days=1)).date().isoformat()}
-    training = drift.training_counts(current_app.extensions["laksa_models"].current().card)
     return render_template("operators/dashboard.html", figures=figures, charts=dashboard.CHARTS, shown=shown,
-                           weeks=drift.weekly(_db(), training), limits=drift.limits())
+                           weeks=drift.served_weeks(current_app), limits=drift.limits())
 
 
 @pages.get("/dashboard/<name>.svg")
