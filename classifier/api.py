@@ -11,11 +11,10 @@ from typing import Any
 from flask import current_app, g
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import insert
 from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
-from .db import PredictionRecord, new_id, utcnow, write_transaction
+from .db import new_id, retry_key, store_predictions, stored_retries, utcnow, write_transaction
 from .drift import limits as drift_limits
 from .drift import served_weeks
 from .errors import ApiError
@@ -26,13 +25,14 @@ intake = Tag(name="intake", description="Routing of new complaints, for intake s
 ops = Tag(name="operations", description="Health, readiness and model metadata")
 api = APIBlueprint("api", __name__, abp_tags=[intake])
 SECURITY = [{"api_key": []}]
-STORE_PREDICTIONS = insert(PredictionRecord.__table__)
 
 
 class Complaint(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(description="The complaint as the citizen wrote it", examples=["Lampu PJU di Jl. Daan Mogot mati"])
-    external_id: str | None = Field(None, max_length=200, description="The intake system's own id of the complaint")
+    external_id: str | None = Field(None, max_length=200, description=(
+        "The intake system's own id of the complaint. It makes retries safe: the same id and text from "
+        "the same key get the stored prediction again (409 if the text differs)"))
     metadata: dict[str, Any] | None = Field(None, description="Free key/value data stored with the prediction")
 
     @field_validator("text")
@@ -76,6 +76,8 @@ class PredictionOut(BaseModel):
     needs_review: bool
     reasons: list[str]
     model_version: str
+    replayed: bool = Field(description="True when this key sent this external_id before with the same text: "
+                                       "the stored prediction comes back and nothing new is stored")
 
 
 class BatchOut(BaseModel):
@@ -88,7 +90,7 @@ class ErrorOut(BaseModel):
     fields: list[dict] | None = None
 
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 413: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+ERRORS = {400: ErrorOut, 401: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut, 503: ErrorOut}
 
 
 @api.post("/predict", summary="Route one complaint", security=SECURITY, responses={200: PredictionOut, **ERRORS})
@@ -103,6 +105,12 @@ def predict_batch(body: Batch):
     if len(body.items) > limit:
         raise ApiError(422, "batch_too_large", f"at most {limit} items per batch, got {len(body.items)}",
                        [{"field": "items", "problem": f"more than {limit} items"}])
+    first_index: dict[str, int] = {}
+    repeated = [{"field": f"items.{i}.external_id", "problem": f"repeats items.{first_index[c.external_id]}"}
+                for i, c in enumerate(body.items)
+                if c.external_id is not None and first_index.setdefault(c.external_id, i) != i]
+    if repeated:
+        raise ApiError(422, "repeated_external_id", "each complaint of a batch needs its own external_id", repeated)
     return {"items": _route(body.items)}
 
 
@@ -110,21 +118,45 @@ def _route(complaints: list[Complaint]) -> list[dict]:
     limit = current_app.config["LAKSA_MAX_TEXT_CHARS"]
     too_long = [i for i, c in enumerate(complaints) if len(c.text) > limit]
     if too_long:
-        fields = [{"field": "text" if len(complaints) == 1 else f"items.{i}.text",
-                   "problem": f"longer than {limit} characters"} for i in too_long]
-        raise ApiError(422, "text_too_long", f"text is limited to {limit} characters", fields)
+        raise ApiError(422, "text_too_long", f"text is limited to {limit} characters",
+                       [{"field": _field(complaints, i, "text"), "problem": f"longer than {limit} characters"}
+                        for i in too_long])
     served = current_app.extensions["laksa_models"].current()
     predictions = served.model.predict([c.text for c in complaints])
     records = [_record(c, p, served.version) for c, p in zip(complaints, predictions)]
     try:
         # A Core insert on a pooled connection: no ORM session to set up on the hot path.
         with write_transaction(current_app.extensions["laksa_sessions"].kw["bind"]) as connection:
-            connection.execute(STORE_PREDICTIONS, records)
+            sent_before = {}
+            if store_predictions(connection, records) < len(records):
+                sent_before = _sent_before(connection, complaints, records)
     except SQLAlchemyError:
         current_app.logger.exception("could not store predictions")
         raise ApiError(503, "storage_unavailable", "the prediction could not be stored; retry later") from None
-    record_predictions(predictions)
-    return [_answer(r, p) for r, p in zip(records, predictions)]
+    record_predictions([p for i, p in enumerate(predictions) if i not in sent_before])
+    return [_replayed(sent_before[i]) if i in sent_before else _answer(r, p.category.name, p.opd.name)
+            for i, (r, p) in enumerate(zip(records, predictions))]
+
+
+def _field(complaints: list[Complaint], index: int, name: str) -> str:
+    """How an error names a field: `text` in /predict, `items.3.text` in a batch."""
+    return name if len(complaints) == 1 else f"items.{index}.{name}"
+
+
+def _sent_before(connection, complaints: list[Complaint], records: list[dict]) -> dict[int, dict]:
+    """The stored prediction of each complaint this key sent before, by position; 409 for an external_id
+    that came with another text (a mistake, not a retry: the transaction is rolled back)."""
+    ours = {r["id"] for r in records}
+    stored = stored_retries(connection, [r["retry_key"] for r in records if r["retry_key"]])
+    earlier = {i: stored[r["retry_key"]] for i, r in enumerate(records)
+               if r["retry_key"] in stored and stored[r["retry_key"]]["id"] not in ours}
+    reused = [i for i, row in earlier.items() if row["text"] != records[i]["text"]]
+    if reused:
+        raise ApiError(409, "external_id_reused", "an external_id already names another complaint from this key",
+                       [{"field": _field(complaints, i, "external_id"),
+                         "problem": f"already used for a different text (prediction {earlier[i]['id']})"}
+                        for i in reused])
+    return earlier
 
 
 def _record(complaint: Complaint, prediction, version: str) -> dict:
@@ -132,6 +164,7 @@ def _record(complaint: Complaint, prediction, version: str) -> dict:
     opd_alternatives = prediction.opd.alternatives
     return dict(
         id=new_id(), created_at=utcnow(), api_key=g.api_key_name, external_id=complaint.external_id,
+        retry_key=retry_key(g.api_key_name, complaint.external_id),
         text=mask_personal(complaint.text), request_metadata=complaint.metadata,
         category=prediction.category.label, category_confidence=prediction.category.confidence,
         opd=prediction.opd.label, opd_confidence=prediction.opd.confidence,
@@ -140,15 +173,23 @@ def _record(complaint: Complaint, prediction, version: str) -> dict:
         reasons=prediction.reasons, needs_review=prediction.needs_review, model_version=version)
 
 
-def _answer(record: dict, prediction) -> dict:
-    category, opd = prediction.category, prediction.opd
+def _replayed(stored: dict) -> dict:
+    """The answer a retry gets: the stored prediction, named by the registry."""
+    registry = current_app.extensions["laksa_registry"]
+    return _answer(stored, registry.category_name(stored["category"]), registry.opd_name(stored["opd"]),
+                   replayed=True)
+
+
+def _answer(record: dict, category_name: str, opd_name: str, replayed: bool = False) -> dict:
+    """The answer for a stored prediction (`_record`'s columns)."""
+    alternatives = record["alternatives"]
     return {"prediction_id": record["id"], "external_id": record["external_id"],
-            "category": {"label": category.label, "name": category.name, "confidence": category.confidence,
-                         "alternatives": category.alternatives},
-            "opd": {"code": opd.label, "name": opd.name, "confidence": opd.confidence,
-                    "alternatives": opd.alternatives},
-            "needs_review": prediction.needs_review, "reasons": prediction.reasons,
-            "model_version": record["model_version"]}
+            "category": {"label": record["category"], "name": category_name,
+                         "confidence": record["category_confidence"], "alternatives": alternatives["category"]},
+            "opd": {"code": record["opd"], "name": opd_name, "confidence": record["opd_confidence"],
+                    "alternatives": alternatives["opd"]},
+            "needs_review": record["needs_review"], "reasons": record["reasons"],
+            "model_version": record["model_version"], "replayed": replayed}
 
 
 @api.get("/health", summary="The process is alive", tags=[ops])

@@ -18,8 +18,10 @@ import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine,
-                        event, func, select)
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, bindparam,
+                        create_engine, event, func, select)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -58,7 +60,8 @@ class PredictionRecord(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     api_key: Mapped[str] = mapped_column(String(100))  # key name, or "env:<first 8 hex of its hash>"
-    external_id: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    retry_key: Mapped[str | None] = mapped_column(String(320), default=None, index=True, unique=True)  # retry_key()
     text: Mapped[str] = mapped_column(Text)  # personal numbers masked before storing
     request_metadata: Mapped[dict | None] = mapped_column(default=None)
     category: Mapped[str] = mapped_column(String(100))
@@ -187,6 +190,33 @@ def write_transaction(engine: Engine):
     """
     with _writer_turn(engine), engine.begin() as connection:
         yield connection
+
+
+def retry_key(api_key: str, external_id: str | None) -> str | None:
+    """What recognises a resent complaint: external ids are each intake system's own, so unique per API key."""
+    return None if external_id is None else f"{api_key}\x1f{external_id}"
+
+
+def store_predictions(connection, records: list[dict]) -> int:
+    """Insert prediction rows, skipping any whose retry key is already stored; the number inserted.
+
+    The unique index decides, so two retries of one complaint in flight at once store it once.
+    """
+    return connection.execute(_STORE[connection.dialect.name], records).rowcount
+
+
+def stored_retries(connection, keys: list[str]) -> dict[str, dict]:
+    """The stored predictions with these retry keys, by retry key."""
+    return {row["retry_key"]: dict(row) for row in connection.execute(_BY_RETRY_KEY, {"keys": keys}).mappings()}
+
+
+# Built once (building a statement costs more than running it). preserve_rowcount: without it,
+# psycopg reports -1 rows inserted.
+_STORE = {dialect: insert(PredictionRecord.__table__).on_conflict_do_nothing(index_elements=["retry_key"])
+          .execution_options(preserve_rowcount=True)
+          for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))}
+_BY_RETRY_KEY = select(PredictionRecord.__table__).where(
+    PredictionRecord.retry_key.in_(bindparam("keys", expanding=True)))
 
 
 class _WriterTurn:

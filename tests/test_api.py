@@ -1,8 +1,10 @@
 """The intake contract through Flask's test client, against SQLite and PostgreSQL."""
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import select
 
-from classifier.db import PredictionRecord
+from classifier.db import PredictionRecord, create_api_key
 from conftest import API_KEY
 
 KEY = {"X-API-Key": API_KEY}
@@ -34,6 +36,50 @@ def test_batch_routes_and_stores_each_item(app, client):
     assert response.status_code == 200
     assert [i["opd"]["code"] for i in response.json["items"]] == ["PDAM", "DLH", "DISDUKCAPIL"]
     assert len(stored(app)) == 3
+
+
+def test_a_retry_with_the_same_external_id_gets_the_stored_prediction(app, client):
+    complaint = {"text": "Sampah di TPS Jl. Imam Bonjol 3 hari tidak diangkut", "external_id": "laksa-9"}
+    first = client.post("/predict", json=complaint, headers=KEY)
+    again = client.post("/predict", json=complaint, headers=KEY)
+    assert first.json["replayed"] is False and again.json == {**first.json, "replayed": True}
+    assert len(stored(app)) == 1
+    other_key = {"X-API-Key": create_api_key(app.extensions["laksa_sessions"], "call-centre")}
+    theirs = client.post("/predict", json=complaint, headers=other_key)  # ids are each intake system's own
+    assert theirs.json["replayed"] is False and theirs.json["prediction_id"] != first.json["prediction_id"]
+    reused = client.post("/predict", json={**complaint, "text": "Jalan berlubang"}, headers=KEY)
+    assert reused.status_code == 409 and reused.json["error"] == "external_id_reused"
+    assert reused.json["fields"][0]["field"] == "external_id"
+    assert first.json["prediction_id"] in reused.json["fields"][0]["problem"]
+    assert len(stored(app)) == 2
+
+
+def test_a_batch_replays_known_ids_and_refuses_repeated_ones(app, client):
+    client.post("/predict", json={"text": "air pdam mati", "external_id": "a"}, headers=KEY)
+    repeated = client.post("/predict/batch", json={"items": [{"text": "x y", "external_id": "b"},
+                                                             {"text": "z", "external_id": "b"}]}, headers=KEY)
+    assert repeated.status_code == 422 and repeated.json["fields"] == [
+        {"field": "items.1.external_id", "problem": "repeats items.0"}]
+    items = [{"text": "air pdam mati", "external_id": "a"}, {"text": "ktp belum jadi", "external_id": "c"},
+             {"text": "ktp belum jadi"}]
+    response = client.post("/predict/batch", json={"items": items}, headers=KEY)
+    assert [i["replayed"] for i in response.json["items"]] == [True, False, False]
+    assert len(stored(app)) == 3
+    mixed = client.post("/predict/batch", json={"items": [{"text": "banjir", "external_id": "d"},
+                                                          {"text": "lain", "external_id": "a"}]}, headers=KEY)
+    assert mixed.status_code == 409 and mixed.json["fields"][0]["field"] == "items.1.external_id"
+    assert len(stored(app)) == 3  # the whole batch is refused, its new item too
+
+
+def test_simultaneous_retries_store_one_prediction(app):
+    complaint = {"text": "Ada ular kobra di dapur rumah warga Karawaci", "external_id": "laksa-race"}
+
+    def send(_):
+        return app.test_client().post("/predict", json=complaint, headers=KEY).json["prediction_id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(send, range(32)))
+    assert len(ids) == 1 and len(stored(app)) == 1
 
 
 @pytest.mark.parametrize("headers, error", [({}, "missing_api_key"), ({"X-API-Key": "nope"}, "invalid_api_key")])

@@ -6,9 +6,11 @@ import multiprocessing
 import time
 import uuid
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import MetaData, Table, create_engine, func, insert, select, text
 
 from classifier import db
 from classifier.db import Base, PredictionRecord, make_engine, new_id, upgrade, utcnow, write_transaction
@@ -31,6 +33,35 @@ def test_migrations_build_the_tables_the_code_declares(database_url):
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_retry_keys_arrive_without_touching_earlier_predictions(database_url):
+    """Before revision 0003 an external id could repeat: such predictions survive the upgrade (and
+    the way back) unchanged, and only predictions stored from then on are recognised as retries."""
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url)
+    command.upgrade(config, "head")
+    command.downgrade(config, "0002")
+    engine = create_engine(database_url)
+    old_table = Table("predictions", MetaData(), autoload_with=engine)
+    twice = [{**_row(), "external_id": "laksa-5"} for _ in range(2)]
+    with engine.begin() as connection:
+        connection.execute(insert(old_table), twice)
+    try:
+        command.upgrade(config, "head")
+        with engine.begin() as connection:
+            rows = connection.execute(select(PredictionRecord.id, PredictionRecord.retry_key)
+                                      .where(PredictionRecord.external_id == "laksa-5")).all()
+            assert sorted(rows) == sorted((r["id"], None) for r in twice)
+            key = db.retry_key("test", "laksa-5")
+            first, again = ({**_row(), "external_id": "laksa-5", "retry_key": key} for _ in range(2))
+            assert db.store_predictions(connection, [first]) == 1
+            assert db.store_predictions(connection, [again, {**_row(), "retry_key": None}]) == 1
+    finally:
+        with engine.begin() as connection:
+            connection.execute(PredictionRecord.__table__.delete())
+        engine.dispose()
 
 
 def test_prediction_ids_follow_creation_order():
