@@ -1,5 +1,6 @@
 -- wrk script for benchmarks.service_load; settings come from the environment (see there).
--- POSTs JSON bodies, one per line of BENCH_BODIES, rotating so that the texts vary. At a deadline
+-- POSTs JSON bodies, one per line of BENCH_BODIES, rotating so that the texts vary, each with its
+-- own external_id (BENCH_ID_PREFIX, thread, count), as an intake system sends them. At a deadline
 -- shared by all threads (BENCH_SECONDS after the start) connections stop sending; each thread
 -- waits for its requests in flight and stops, so every request the server answered is counted
 -- here: the stored-predictions check needs exact counts. A shared deadline matters: gunicorn's
@@ -31,6 +32,7 @@ end
 
 function init(args)
   cursor = index * 997 -- threads start at different texts
+  made, id_prefix = 0, os.getenv("BENCH_ID_PREFIX") .. "-" .. index .. "-"
   sent, ok, failed, started, finished, stopping = 0, 0, 0, nil, nil, false
 end
 
@@ -52,7 +54,10 @@ end
 
 function request()
   cursor = cursor % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[cursor])
+  made = made + 1
+  -- each body is a JSON object: the id goes in after its opening brace
+  local body = '{"external_id": "' .. id_prefix .. made .. '", ' .. bodies[cursor]:sub(2)
+  return wrk.format(nil, nil, nil, body)
 end
 
 function response(status, headers, body)

@@ -6,7 +6,8 @@ and with the same gunicorn.conf.py and worker count, the bare echo app (benchmar
 and the real service (SQLite in a temporary folder unless --database-url). Each is driven on
 loopback at 16 concurrent connections, after a warm-up, by `wrk` (Debian package `wrk`) with
 benchmarks/service_load.lua, or by a Python load generator when wrk is missing. Then 10,000 texts
-go through POST /predict/batch. Prints a table of both apps and the figures beside their targets.
+go through POST /predict/batch. Every complaint carries its own external_id, as from an intake
+system, so the service's retry check is part of what is measured. Prints a table of both apps and the figures beside their targets.
 """
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def answers_predict(key: str):
 
 
 def run_wrk(url: str, bodies: Path, key: str, seconds: float, args) -> dict:
-    env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_API_KEY": key, "BENCH_SECONDS": str(seconds)}
+    env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_API_KEY": key, "BENCH_SECONDS": str(seconds),
+           "BENCH_ID_PREFIX": secrets.token_hex(4)}
     duration = int(np.ceil(seconds + DRAIN_SECONDS))
     done = subprocess.run(["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s",
                            f"--timeout={REQUEST_TIMEOUT}s", "--latency", "-s", str(LUA_SCRIPT), url],
@@ -88,7 +90,8 @@ def run_wrk(url: str, bodies: Path, key: str, seconds: float, args) -> dict:
 
 def run_python(url: str, bodies: Path, key: str, seconds: float, args, max_requests: int = 200_000) -> dict:
     """The fallback: one thread and requests.Session per connection, bounded by time and count."""
-    payloads = bodies.read_text(encoding="utf-8").splitlines()
+    payloads = [json.loads(line) for line in bodies.read_text(encoding="utf-8").splitlines()]
+    prefix = secrets.token_hex(4)
     deadline = time.monotonic() + seconds
 
     def connection(index: int):
@@ -100,8 +103,8 @@ def run_python(url: str, bodies: Path, key: str, seconds: float, args, max_reque
                     break
                 started = time.perf_counter()
                 try:
-                    status = session.post(url, data=payloads[n % len(payloads)].encode(),
-                                          timeout=REQUEST_TIMEOUT).status_code
+                    body = {**payloads[n % len(payloads)], "external_id": f"{prefix}-{index}-{n}"}
+                    status = session.post(url, json=body, timeout=REQUEST_TIMEOUT).status_code
                 except requests.RequestException:
                     failed += 1
                     continue
@@ -139,11 +142,13 @@ def count_predictions(database_url: str) -> int:
 
 def run_batches(base: str, key: str, texts: list[str], args) -> tuple[float, int]:
     """Seconds to route `texts` through /predict/batch, and how many came back routed."""
-    chunks = [texts[i:i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
+    numbered = list(enumerate(texts))
+    chunks = [numbered[i:i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
 
-    def call(chunk) -> int:
+    def call(chunk: list[tuple[int, str]]) -> int:
         try:
-            answer = requests.post(f"{base}/predict/batch", json={"items": [{"text": t} for t in chunk]},
+            items = [{"text": text, "external_id": f"batch-{i}"} for i, text in chunk]
+            answer = requests.post(f"{base}/predict/batch", json={"items": items},
                                    headers={"X-API-Key": key}, timeout=60)
         except requests.RequestException:
             return 0
