@@ -257,15 +257,21 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def upgrade(url: str) -> None:
-    """Bring the database at `url` to the newest schema with Alembic."""
-    from alembic import command
+def alembic_config(url: str):
+    """Alembic's configuration for the database at `url` and this package's migrations."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    return config
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at `url` to the newest schema with Alembic."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")
 
 
 def hash_key(key: str) -> str:

@@ -8,7 +8,6 @@ import uuid
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, Table, create_engine, func, insert, select, text
 
@@ -36,11 +35,9 @@ def test_migrations_build_the_tables_the_code_declares(database_url):
 
 
 def test_retry_keys_arrive_without_touching_earlier_predictions(database_url):
-    """Before revision 0003 an external id could repeat: such predictions survive the upgrade (and
-    the way back) unchanged, and only predictions stored from then on are recognised as retries."""
-    config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", database_url)
+    """Before revision 0003 an external id could repeat: such predictions survive the upgrade unchanged
+    (without a retry key), and only predictions stored from then on are recognised as retries."""
+    config = db.alembic_config(database_url)
     command.upgrade(config, "head")
     command.downgrade(config, "0002")
     engine = create_engine(database_url)
