@@ -2,7 +2,8 @@
 
 Requests are validated by pydantic models, which flask-openapi3 also turns into the OpenAPI
 document. Every prediction is stored before the answer is sent: if the database cannot take it,
-the client gets a 503 and may retry; a 200 always means the prediction is on record.
+the client gets a 503 and may retry; a 200 always means the prediction is on record. A complaint
+resent with the same external_id and text (a retry) gets its stored prediction back, not a second one.
 """
 from __future__ import annotations
 
