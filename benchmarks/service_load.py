@@ -7,7 +7,8 @@ and the real service (SQLite in a temporary folder unless --database-url). Each 
 loopback at 16 concurrent connections, after a warm-up, by `wrk` (Debian package `wrk`) with
 benchmarks/service_load.lua, or by a Python load generator when wrk is missing. Then 10,000 texts
 go through POST /predict/batch. Every complaint carries its own external_id, as from an intake
-system, so the service's retry check is part of what is measured. Prints a table of both apps and the figures beside their targets.
+system, so the service's retry check is part of what is measured. Prints a table of both apps and
+the figures beside their targets.
 """
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ class PredictionRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     api_key: Mapped[str] = mapped_column(String(100))  # key name, or "env:<first 8 hex of its hash>"
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
-    retry_key: Mapped[str | None] = mapped_column(String(320), default=None, index=True, unique=True)  # retry_key()
+    retry_key: Mapped[str | None] = mapped_column(String(320), default=None, index=True, unique=True)  # see retry_key()
     text: Mapped[str] = mapped_column(Text)  # personal numbers masked before storing
     request_metadata: Mapped[dict | None] = mapped_column(default=None)
     category: Mapped[str] = mapped_column(String(100))
