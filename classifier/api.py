@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .db import new_id, retry_key, store_predictions, stored_retries, utcnow, write_transaction
 from .drift import limits as drift_limits
 from .drift import served_weeks
-from .errors import ApiError
+from .errors import ApiError, ErrorOut
 from .metrics import record_predictions
 from .text import mask_personal
 
@@ -30,7 +30,9 @@ SECURITY = [{"api_key": []}]
 
 class Complaint(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="The complaint as the citizen wrote it", examples=["Lampu PJU di Jl. Daan Mogot mati"])
+    text: str = Field(description="The complaint as the citizen wrote it: not blank, at most LAKSA_MAX_TEXT_CHARS "
+                      "characters (default 10,000)", examples=["Lampu PJU di Jl. Daan Mogot mati"],
+                      json_schema_extra={"pattern": r"\S"})
     external_id: str | None = Field(None, max_length=200, description=(
         "The intake system's own id of the complaint. It makes retries safe: the same id and text from "
         "the same key get the stored prediction again (409 if the text differs)"))
@@ -49,7 +51,8 @@ class Batch(BaseModel):
     items: list[Complaint] = Field(min_length=1, description="Complaints to route; at most LAKSA_MAX_BATCH")
 
 
-class Alternative(BaseModel):
+class ScoredLabel(BaseModel):
+    """A label, its registry name and its calibrated confidence."""
     label: str
     name: str
     confidence: float
@@ -59,14 +62,14 @@ class CategoryOut(BaseModel):
     label: str
     name: str
     confidence: float
-    alternatives: list[Alternative]
+    alternatives: list[ScoredLabel]
 
 
 class OpdOut(BaseModel):
     code: str
     name: str
     confidence: float
-    alternatives: list[Alternative]
+    alternatives: list[ScoredLabel]
 
 
 class PredictionOut(BaseModel):
@@ -85,10 +88,39 @@ class BatchOut(BaseModel):
     items: list[PredictionOut]
 
 
-class ErrorOut(BaseModel):
-    error: str
-    message: str
-    fields: list[dict] | None = None
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="ready, or not ready (with status 503)")
+    checks: dict[str, str] = Field(description="model and database: ok, or what failed")
+
+
+class ModelOut(BaseModel):
+    version: str
+    created_at: str | None
+    labels: dict[str, list[str]] | None = Field(description="category and opd labels the model predicts")
+    thresholds: dict[str, float] | None = Field(description="per head, the confidence below which needs_review is set")
+    target_precision: float | None
+    validation: dict[str, Any] | None = Field(description="figures on the validation rows (model card)")
+    data: dict[str, Any] = Field(description="the training data: rows, sha256, split, validation_rows")
+    libraries: dict[str, Any] | None
+
+
+class WeekOut(BaseModel):
+    week: str = Field(description="ISO week, e.g. 2026-W47")
+    predictions: int
+    opd_counts: dict[str, int]
+    opd_drift: float = Field(description="total variation distance from the training OPD mix, 0..1")
+    review_share: float
+    override_rate: dict[str, float]
+    flags: list[str]
+
+
+class DriftOut(BaseModel):
+    limits: dict[str, float]
+    weeks: list[WeekOut]
 
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut, 503: ErrorOut}
@@ -193,12 +225,13 @@ def _answer(record: dict, category_name: str, opd_name: str, replayed: bool = Fa
             "model_version": record["model_version"], "replayed": replayed}
 
 
-@api.get("/health", summary="The process is alive", tags=[ops])
+@api.get("/health", summary="The process is alive", tags=[ops], responses={200: HealthOut})
 def health():
     return {"status": "ok"}
 
 
-@api.get("/ready", summary="Model loaded and database reachable (else 503)", tags=[ops])
+@api.get("/ready", summary="Model loaded and database reachable (else 503)", tags=[ops],
+         responses={200: ReadyOut, 503: ReadyOut})
 def ready():
     checks = {"model": "ok", "database": "ok"}
     try:
@@ -215,12 +248,13 @@ def ready():
 
 
 @api.get("/drift", summary="Routing health per week: OPD mix vs training, review share, override rates",
-         tags=[ops])
+         tags=[ops], responses={200: DriftOut})
 def drift():
     return {"limits": drift_limits(), "weeks": served_weeks(current_app)}
 
 
-@api.get("/model", summary="The served model: version, labels, thresholds, evaluation figures", tags=[ops])
+@api.get("/model", summary="The served model: version, labels, thresholds, evaluation figures", tags=[ops],
+         responses={200: ModelOut})
 def model_info():
     served = current_app.extensions["laksa_models"].current()
     card = served.card

@@ -1,6 +1,8 @@
 """Errors the command lines and the service turn into clear messages instead of stack traces."""
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 
 class DataError(ValueError):
     """Bad input data, located by file, row (1-based, header is row 1) and column where known."""
@@ -32,6 +34,18 @@ class ApiError(Exception):
         return body
 
 
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every 4xx and 5xx answer (`ApiError.body`), as the OpenAPI document shows it."""
+    error: str
+    message: str
+    fields: list[FieldProblem] | None = None
+
+
 def install_error_handlers(app) -> None:
     """Every error leaves as JSON naming the problem; never an HTML page or a stack trace."""
     from flask import jsonify, request
@@ -47,7 +61,9 @@ def install_error_handlers(app) -> None:
         body = {"error": code, "message": error.description}
         if error.code == 405:
             body["message"] = f"{request.method} is not allowed on {request.path}"
-        return jsonify(body), error.code
+        # werkzeug's own headers (Allow on a 405, Retry-After on a 429), not its HTML content type
+        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        return jsonify(body), error.code, headers
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

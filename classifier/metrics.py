@@ -52,7 +52,8 @@ def install_metrics(app: Flask) -> None:
     routing_health = CollectorRegistry()
     routing_health.register(DriftCollector(app))
 
-    @app.get("/metrics")
+    @app.get("/metrics", summary="Prometheus metrics", responses={200: {
+        "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def metrics():
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()

@@ -134,7 +134,7 @@ def _registry():
 
 def _page_number() -> int:
     value = request.args.get("page", "1")
-    return max(1, int(value)) if value.isdigit() else 1
+    return min(max(1, int(value)), review.MAX_PAGE) if value.isdigit() else 1
 
 
 @pages.before_request

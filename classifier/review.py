@@ -20,6 +20,7 @@ from .registry import Registry
 WIB = timezone(timedelta(hours=7), "WIB")  # Kota Tangerang's time: dates in filters and pages are WIB days
 ACTIONS = ("confirm", "override")
 MAX_REASON_CHARS = 2000
+MAX_PAGE = 1_000_000  # keeps a page's offset within a 64-bit integer, whatever the page size
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -15,12 +15,15 @@ from flask_wtf.csrf import CSRFError
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import accounts, review
-from .errors import ApiError
+from .api import ScoredLabel
+from .errors import ApiError, ErrorOut
 from .operators import auth_limit, protect_unsafe_methods
 
 tag = Tag(name="operators", description="Review queue and decisions, for signed-in operators (session or basic auth)")
+# Any call may meet a missing sign-in (401), a missing CSRF token (400) or, after failed sign-ins, the limit (429).
 review_api = APIBlueprint("review_api", __name__, abp_tags=[tag],
-                          abp_security=[{"operator_basic": []}, {"operator_session": []}])
+                          abp_security=[{"operator_basic": []}, {"operator_session": []}],
+                          abp_responses={400: ErrorOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut})
 auth_limit(review_api)
 SECURITY_SCHEMES = {"operator_basic": {"type": "http", "scheme": "basic"},
                     "operator_session": {"type": "apiKey", "in": "cookie", "name": "session"}}
@@ -32,6 +35,15 @@ def _require_operator():
         raise ApiError(401, "operator_login_required", "sign in as an operator (session cookie or HTTP basic auth); "
                        "intake API keys cannot call this", [{"field": "Authorization", "problem": "no operator"}])
     protect_unsafe_methods()
+
+
+@review_api.before_request
+def _refuse_repeated_parameters():
+    """?opd=DLH&opd=DPUPR would silently mean DLH: each query parameter is one value, as documented."""
+    repeated = [name for name in request.args if len(request.args.getlist(name)) > 1]
+    if repeated:
+        raise ApiError(422, "repeated_parameter", "each query parameter may be given once",
+                       [{"field": name, "problem": "given more than once"} for name in repeated])
 
 
 @review_api.errorhandler(CSRFError)
@@ -60,7 +72,7 @@ class ConfirmIn(BaseModel):
 
 
 class Paging(BaseModel):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=review.MAX_PAGE)
     per_page: int = Field(50, ge=1, le=500)
 
 
@@ -82,6 +94,85 @@ class NewOperator(BaseModel):
     role: str = "operator"
 
 
+class DecisionOut(BaseModel):
+    """An operator's decision (`review.decision_row`), also a row of the CSV export."""
+    id: int
+    prediction_id: str
+    created_at: str
+    operator: str
+    action: str = Field(description="confirm or override")
+    previous_category: str
+    previous_opd: str
+    category: str = Field(description="the effective category after this decision")
+    opd: str = Field(description="the effective OPD after this decision")
+    reason: str
+    external_id: str | None
+    model_version: str
+    predicted_at: str
+    text: str = Field(description="the complaint, personal numbers masked")
+
+
+class DecisionPage(BaseModel):
+    # flask-openapi3 reads openapi_extra: the export also answers CSV (every decision, or the page asked for)
+    model_config = ConfigDict(openapi_extra={"content": {"text/csv": {"schema": {"type": "string"}}}})
+    items: list[DecisionOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class RoutedOpdOut(BaseModel):
+    code: str
+    name: str
+    confidence: float
+    margin: float = Field(description="confidence minus the next OPD's")
+
+
+class HeldBy(BaseModel):
+    operator: str
+    expires_at: str
+
+
+class ClaimOut(HeldBy):
+    prediction_id: str
+
+
+class QueueItemOut(BaseModel):
+    prediction_id: str
+    created_at: str
+    external_id: str | None
+    text: str
+    category: ScoredLabel
+    opd: RoutedOpdOut
+    alternatives: dict[str, list[ScoredLabel]] = Field(description="category and opd: the next labels")
+    reasons: list[str]
+    needs_review: bool
+    model_version: str
+    claim: HeldBy | None = Field(description="who is working on it, if anyone")
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItemOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class Effective(BaseModel):
+    category: str
+    opd: str
+
+
+class PredictionDetailOut(QueueItemOut):
+    effective: Effective = Field(description="the route after the latest decision, else the predicted one")
+    decisions: list[DecisionOut]
+
+
+class OperatorOut(BaseModel):
+    username: str
+    role: str
+
+
 def _operator_named(claimed: str | None) -> str:
     """The signed-in operator; a body naming someone else is refused, nobody writes in another's name."""
     if claimed is not None and claimed != current_user.username:
@@ -99,17 +190,20 @@ def _decide(prediction_id: str, action: str, body) -> tuple[dict, int]:
         return review.decision_row(record, review.get_prediction(db, prediction_id)), 201
 
 
-@review_api.post("/predictions/<prediction_id>/override", summary="Correct the category and/or OPD of a prediction")
+@review_api.post("/predictions/<prediction_id>/override", summary="Correct the category and/or OPD of a prediction",
+                 responses={201: DecisionOut, 404: ErrorOut})
 def override(path: PredictionPath, body: OverrideIn):
     return _decide(path.prediction_id, "override", body)
 
 
-@review_api.post("/predictions/<prediction_id>/confirm", summary="Accept the current route of a prediction")
+@review_api.post("/predictions/<prediction_id>/confirm", summary="Accept the current route of a prediction",
+                 responses={201: DecisionOut, 404: ErrorOut})
 def confirm(path: PredictionPath, body: ConfirmIn):
     return _decide(path.prediction_id, "confirm", body)
 
 
-@review_api.get("/predictions/<prediction_id>", summary="A stored prediction, its decisions and effective label")
+@review_api.get("/predictions/<prediction_id>", summary="A stored prediction, its decisions and effective label",
+                responses={200: PredictionDetailOut, 404: ErrorOut})
 def prediction_detail(path: PredictionPath):
     with current_app.extensions["laksa_sessions"]() as db:
         prediction = review.get_prediction(db, path.prediction_id)
@@ -120,7 +214,8 @@ def prediction_detail(path: PredictionPath):
             "decisions": [review.decision_row(d, prediction) for d in decisions]}
 
 
-@review_api.get("/overrides", summary="Export decisions (JSON, or CSV with ?format=csv or Accept: text/csv)")
+@review_api.get("/overrides", summary="Export decisions (JSON, or CSV with ?format=csv or Accept: text/csv)",
+                responses={200: DecisionPage})
 def export_overrides(query: OverridesQuery):
     start, end = review.date_range(query.from_, query.to)
     selected = review.overrides_query(start, end, query.opd, query.operator)
@@ -174,7 +269,8 @@ def _queue_item(prediction, held) -> dict:
             if held else None}
 
 
-@review_api.get("/review", summary="Predictions waiting for an operator, least certain first")
+@review_api.get("/review", summary="Predictions waiting for an operator, least certain first",
+                responses={200: QueuePage})
 def review_queue(query: RangeQuery):
     start, end = review.date_range(query.from_, query.to)
     with current_app.extensions["laksa_sessions"]() as db:
@@ -183,7 +279,8 @@ def review_queue(query: RangeQuery):
             "per_page": page.per_page}
 
 
-@review_api.post("/review/<prediction_id>/claim", summary="Take a prediction so others leave it alone (409 if taken)")
+@review_api.post("/review/<prediction_id>/claim", summary="Take a prediction so others leave it alone (409 if taken)",
+                 responses={200: ClaimOut, 404: ErrorOut, 409: ErrorOut})
 def claim(path: PredictionPath):
     held = review.claim(current_app.extensions["laksa_sessions"], path.prediction_id, current_user.username,
                         current_app.config["LAKSA_CLAIM_SECONDS"])
@@ -191,7 +288,8 @@ def claim(path: PredictionPath):
             "expires_at": review.as_utc(held.expires_at).isoformat()}
 
 
-@review_api.post("/operators", summary="Create an operator account (admins only)")
+@review_api.post("/operators", summary="Create an operator account (admins only)",
+                 responses={201: OperatorOut, 403: ErrorOut})
 def create_operator(body: NewOperator):
     if not current_user.is_admin:
         raise ApiError(403, "admin_only", "only admins create accounts", [{"field": "role", "problem": "not admin"}])

@@ -17,7 +17,7 @@ from .api import api
 from .auth import install_api_keys
 from .config import load_config
 from .db import make_engine, make_sessionmaker, upgrade
-from .errors import install_error_handlers
+from .errors import ErrorOut, install_error_handlers
 from .metrics import install_metrics, set_model_version
 from .models_store import ModelHolder
 from .operators import csrf, limiter, login_manager, pages
@@ -30,7 +30,7 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
     app = OpenAPI(__name__, info=Info(title="LAKSA complaint router", version="1"),
                   security_schemes={"api_key": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                                     **SECURITY_SCHEMES},
-                  doc_prefix="/docs", validation_error_status=422)
+                  doc_prefix="/docs", validation_error_status=422, validation_error_model=ErrorOut)
     app.json.sort_keys = False  # answers keep the documented field order
     app.config.update(config, MAX_CONTENT_LENGTH=config["LAKSA_MAX_BODY_BYTES"],
                       SECRET_KEY=config["LAKSA_SECRET_KEY"] or os.urandom(32),

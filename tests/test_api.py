@@ -123,6 +123,7 @@ def test_unknown_route_and_wrong_method_are_json(client):
     assert client.get("/nope").status_code == 404 and client.get("/nope").json["error"] == "not_found"
     response = client.get("/predict", headers=KEY)
     assert response.status_code == 405 and response.is_json
+    assert "POST" in response.headers["Allow"]  # RFC 9110: a 405 names the methods that work
 
 
 def test_storage_failure_is_503_and_nothing_is_claimed(app, client):

@@ -84,6 +84,13 @@ def test_successful_sign_ins_are_not_rate_limited(app):
         assert sign_in(client).status_code == 302
 
 
+def test_a_page_number_past_the_end_still_shows_the_queue_page(app, client):
+    add_operator(app, "budi")
+    sign_in(client)
+    answer = client.get(f"/operator/?page={10 ** 20}")  # once a 500: the offset overflowed the database's integer
+    assert answer.status_code == 200 and "budi" in answer.get_data(as_text=True)
+
+
 def test_citizen_text_is_escaped_on_every_page(app, client):
     add_operator(app, "budi")
     routed = client.post("/predict/batch", json={"items": [{"text": t} for t in HOSTILE]},
