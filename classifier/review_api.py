@@ -112,13 +112,17 @@ class DecisionOut(BaseModel):
     text: str = Field(description="the complaint, personal numbers masked")
 
 
-class DecisionPage(BaseModel):
-    # flask-openapi3 reads openapi_extra: the export also answers CSV (every decision, or the page asked for)
-    model_config = ConfigDict(openapi_extra={"content": {"text/csv": {"schema": {"type": "string"}}}})
-    items: list[DecisionOut]
+class PageOut(BaseModel):
+    """One page of a list (`review.Page`): its items are added by each kind of list."""
     total: int
     page: int
     per_page: int
+
+
+class DecisionPage(PageOut):
+    # flask-openapi3 reads openapi_extra: the export also answers CSV (every decision, or the page asked for)
+    model_config = ConfigDict(openapi_extra={"content": {"text/csv": {"schema": {"type": "string"}}}})
+    items: list[DecisionOut]
 
 
 class RoutedOpdOut(BaseModel):
@@ -151,11 +155,8 @@ class QueueItemOut(BaseModel):
     claim: HeldBy | None = Field(description="who is working on it, if anyone")
 
 
-class QueuePage(BaseModel):
+class QueuePage(PageOut):
     items: list[QueueItemOut]
-    total: int
-    page: int
-    per_page: int
 
 
 class Effective(BaseModel):
