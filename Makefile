@@ -44,6 +44,7 @@ benchmark-model: setup
 	$(BIN)/python -m benchmarks.real_split
 	$(BIN)/python -m benchmarks.ablation
 	$(BIN)/python -m benchmarks.shipped_vs_real
+	$(BIN)/python -m benchmarks.city_letters
 
 # /predict under gunicorn against a bare echo app, with `wrk` when installed (apt-get install wrk).
 benchmark-service: setup

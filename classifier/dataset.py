@@ -13,6 +13,7 @@ from .registry import Registry
 
 COLUMNS = ("id", "text", "category", "opd", "created_at")
 LABELS = ("category", "opd")
+UNLABELLED = ""  # an empty label: the row does not carry it (e.g. OPD-only rows have no category)
 
 
 def csv_files(path: Path | str) -> list[Path]:
@@ -46,9 +47,10 @@ def load_labelled(path: Path | str, columns: dict[str, str] | None = None, regis
                   require_labels: tuple[str, ...] = LABELS) -> pd.DataFrame:
     """Read and validate one CSV or a folder of them into columns id,text,category,opd,created_at.
 
-    `columns` maps our column names to the file's (e.g. {"text": "isi_laporan"}). Labels in
-    `require_labels` must be present and non-empty; other label columns may be absent or empty
-    (an evaluation file may carry only OPDs). With a registry, OPD and category codes must exist in it.
+    `columns` maps our column names to the file's (e.g. {"text": "isi_laporan"}); a name mapped to
+    None is not read (left empty). Labels in `require_labels` must be present and non-empty; other
+    label columns may be absent or empty (an evaluation file may carry only OPDs). With a registry,
+    OPD and category codes must exist in it.
     Every row keeps `source` ("file:row") so that later errors can point at it.
     """
     columns = {name: (columns or {}).get(name, name) for name in COLUMNS}
@@ -105,13 +107,25 @@ def drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def split(frame: pd.DataFrame, valid_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Hold out the latest `valid_fraction` by created_at, or a seeded random share when there are no dates."""
+    """Hold out the latest `valid_fraction` by created_at, or a seeded random share when there are no dates.
+
+    Rows without a category (OPD-only rows) are held out in that share apart from the others, so
+    that both heads have validation rows whichever kind of row is newer.
+    """
+    by_time = frame["created_at"].notna().all()
+    parts = [_hold_out(group, valid_fraction, by_time, seed)
+             for _, group in frame.groupby(frame["category"] == UNLABELLED, sort=False)]
+    return (pd.concat([train for train, _ in parts]), pd.concat([valid for _, valid in parts]),
+            "time" if by_time else "random")
+
+
+def _hold_out(frame: pd.DataFrame, valid_fraction: float, by_time: bool, seed: int):
     n_valid = max(1, int(round(len(frame) * valid_fraction)))
-    if frame["created_at"].notna().all():
+    if by_time:
         ordered = frame.sort_values("created_at", kind="stable")
-        return ordered.iloc[:-n_valid], ordered.iloc[-n_valid:], "time"
+        return ordered.iloc[:-n_valid], ordered.iloc[-n_valid:]
     shuffled = frame.sample(frac=1.0, random_state=seed)
-    return shuffled.iloc[n_valid:], shuffled.iloc[:n_valid], "random"
+    return shuffled.iloc[n_valid:], shuffled.iloc[:n_valid]
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

@@ -16,6 +16,9 @@ How it decides:
   is what the data says when the category does not help;
 - `needs_review` is set when the OPD confidence is below the threshold that, on validation
   data, keeps the precision of auto-routed complaints at `target_precision`.
+
+A row may lack one head's label (`UNLABELLED`, e.g. a city's archive that names only the agency):
+that head neither learns from it nor is calibrated or judged on it; the other head uses it.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 from .calibration import fit_isotonic, fit_weights, head_metrics, recalibrate, review_threshold
+from .dataset import UNLABELLED
 from .features import Features, Terms, stack
 from .text import TextConfig, TextNormalizer
 
@@ -90,7 +94,8 @@ class RoutingModel:
         step = progress or (lambda message: None)
         texts, categories, opds = list(texts), np.asarray(categories, object), np.asarray(opds, object)
         self.label_names_ = label_names or {"category": {}, "opd": {}}
-        self.rare_labels_ = {head: self._rare(labels) for head, labels in zip(HEADS, (categories, opds))}
+        self.rare_labels_ = {head: self._rare(labels[labels != UNLABELLED])
+                             for head, labels in zip(HEADS, (categories, opds))}
         step("fit heads")
         # One normaliser for both fits: the refit reuses the stems cached during the first.
         normalizer = TextNormalizer(self.text_config, self.lexicon_dir)
@@ -121,7 +126,7 @@ class RoutingModel:
         self.heads_ = {}
         for head, labels, C, use_chars in (("category", categories, self.C_category, self.category_uses_chars),
                                            ("opd", opds, self.C_opd, self.opd_uses_chars)):
-            keep = ~np.isin(labels, self.rare_labels_[head])
+            keep = (labels != UNLABELLED) & ~np.isin(labels, self.rare_labels_[head])
             svm = LinearSVC(C=C, class_weight=self.class_weight, random_state=0)
             svm.fit(stack(words, chars, use_chars)[keep], labels[keep])
             self.heads_[head] = svm
@@ -193,22 +198,26 @@ class RoutingModel:
         raw = {"category": category_probs,
                "opd": np.exp(self._opd_log_probs(opd_margins, category_probs, self.opd_weights_))}
         direct_probs = np.exp(self._opd_log_probs(opd_margins, category_probs, [direct[0], 0.0]))
-        targets = {"category": categories, "opd": opds}
+        # From here on, each head is calibrated and judged on the rows that carry its label.
+        labelled = {"category": categories != UNLABELLED, "opd": opds != UNLABELLED}
+        raw = {head: raw[head][labelled[head]] for head in HEADS}
+        targets = {"category": categories[labelled["category"]], "opd": opds[labelled["opd"]]}
+        direct_probs = direct_probs[labelled["opd"]]
         self.calibrators_ = {head: fit_isotonic(*self._confidence_and_hits(head, raw[head], targets[head]),
                                                  len(self.classes_[head])) for head in HEADS}
         probs = {head: recalibrate(raw[head], self.calibrators_[head]) for head in HEADS}
-        direct_probs = recalibrate(direct_probs, fit_isotonic(*self._confidence_and_hits("opd", direct_probs, opds),
-                                                                len(self.classes_["opd"])))
+        direct_probs = recalibrate(direct_probs, fit_isotonic(
+            *self._confidence_and_hits("opd", direct_probs, targets["opd"]), len(self.classes_["opd"])))
         self.validation_predictions_ = {"probs": probs, "targets": targets}  # for the report; not saved
         self.thresholds_, self.validation_ = {}, {"n": len(texts)}
         for head in HEADS:
             confidence, correct = self._confidence_and_hits(head, probs[head], targets[head])
             self.thresholds_[head] = review_threshold(confidence, correct, self.target_precision)
-            self.validation_[head] = head_metrics(self.classes_[head], probs[head], targets[head],
-                                                  self.thresholds_[head])
+            self.validation_[head] = {"n": len(targets[head]), **head_metrics(
+                self.classes_[head], probs[head], targets[head], self.thresholds_[head])}
         self.validation_["opd_without_category"] = head_metrics(
-            self.classes_["opd"], direct_probs, opds,
-            review_threshold(*self._confidence_and_hits("opd", direct_probs, opds), self.target_precision))
+            self.classes_["opd"], direct_probs, targets["opd"],
+            review_threshold(*self._confidence_and_hits("opd", direct_probs, targets["opd"]), self.target_precision))
 
     def _confidence_and_hits(self, head, probs, targets):
         best = probs.argmax(axis=1)

@@ -5,6 +5,10 @@ names can be mapped with --text-column and friends). The newest --valid-fraction
 created_at; random with --seed when dates are missing) calibrates the confidences and sets the
 review thresholds, then the model is refitted on everything. DIR receives model.joblib, card.json
 and report/, atomically.
+
+--opd-only PATH adds complaints labelled only with their OPD, such as a city's archive filed in its
+own categories: they need text and opd (any category column is not read); they teach the OPD head,
+and the category head leaves them out.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .cli import add_column_options, column_map, fail, load_registry_option
-from .dataset import drop_duplicates, fingerprint, load_labelled, split
+from .dataset import UNLABELLED, drop_duplicates, fingerprint, load_labelled, split
 from .errors import DataError
 from .model import HEADS, RareLabelWarning, RoutingModel
 from .models_store import new_version, save_model_dir
@@ -34,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", help="model directory to write")
     target.add_argument("--models-dir", help="models root: write a new version under it (see classifier.models)")
+    parser.add_argument("--opd-only", action="append", default=[], metavar="PATH",
+                        help="CSV file or folder of complaints labelled only with their OPD (repeatable)")
     parser.add_argument("--corrections", action="store_true",
                         help="also train on operators' confirmations and overrides stored in LAKSA_DATABASE_URL")
     parser.add_argument("--config", help="JSON file of RoutingModel parameters (see card.json 'params')")
@@ -72,6 +78,9 @@ def train(args: argparse.Namespace) -> dict:
     with tqdm(total=5, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
         bar.set_postfix_str("load data")
         frame = load_labelled(args.data, column_map(args), registry)
+        opd_only = [load_labelled(path, {**column_map(args), "category": None}, registry, require_labels=("opd",))
+                    for path in args.opd_only]
+        frame = pd.concat([frame, *opd_only], ignore_index=True)
         corrections = 0
         if args.corrections:
             frame, corrections = with_corrections(frame, registry)
@@ -97,9 +106,12 @@ def train(args: argparse.Namespace) -> dict:
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "data": {"path": str(args.data), "sha256": fingerprint(frame), "rows": len(frame),
                      "duplicates_removed": duplicates, "operator_corrections": corrections,
+                     "opd_only_paths": [str(path) for path in args.opd_only],
+                     "opd_only_rows": int((frame["category"] == UNLABELLED).sum()),
                      "split": split_kind, "train_rows": len(train_rows),
                      "validation_rows": len(valid_rows), "seed": args.seed,
-                     "counts": {head: frame[head].value_counts().to_dict() for head in HEADS}},
+                     "counts": {head: frame.loc[frame[head] != UNLABELLED, head].value_counts().to_dict()
+                                for head in HEADS}},
             **model.describe(),
             "training_seconds": round(time.perf_counter() - started, 1),
         }

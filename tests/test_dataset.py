@@ -65,9 +65,19 @@ def test_duplicates_keep_the_latest_label(tmp_path):
 
 
 def test_split_holds_out_the_newest_rows():
-    frame = pd.DataFrame({"text": list("abcdefghij"), "created_at": pd.date_range("2024-01-01", periods=10)})
+    frame = pd.DataFrame({"text": list("abcdefghij"), "category": "c",
+                          "created_at": pd.date_range("2024-01-01", periods=10)})
     train, valid, kind = split(frame.sample(frac=1, random_state=1), 0.2, seed=0)
     assert kind == "time" and set(valid["text"]) == {"i", "j"} and len(train) == 8
+
+
+def test_split_holds_out_opd_only_rows_apart():
+    # The OPD-only rows are the newest: one time split over all rows would leave the category head
+    # no validation row.
+    frame = pd.DataFrame({"text": list("abcdefghij"), "category": ["c"] * 5 + [""] * 5,
+                          "created_at": pd.date_range("2024-01-01", periods=10)})
+    train, valid, kind = split(frame, 0.2, seed=0)
+    assert kind == "time" and set(valid["text"]) == {"e", "j"} and len(train) == 8
 
 
 def test_shipped_data_is_valid_varied_and_has_no_near_duplicates():
