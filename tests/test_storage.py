@@ -78,7 +78,10 @@ def _write_rows(url: str, count: int) -> None:
 def test_writers_in_several_processes_all_commit(tmp_path):
     url = f"sqlite:///{tmp_path / 'laksa.db'}"
     upgrade(url)
-    context = multiprocessing.get_context("fork")  # as gunicorn forks its workers
+    # Forked from a fresh single-threaded process, as gunicorn's master forks its workers. Forking
+    # pytest itself, where other tests' threads may hold SQLite's or our locks at that instant, once
+    # left all three children waiting on a lock nobody would release.
+    context = multiprocessing.get_context("forkserver")
     writers = [context.Process(target=_write_rows, args=(url, ROWS_PER_WRITER)) for _ in range(3)]
     for writer in writers:
         writer.start()
