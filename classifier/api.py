@@ -58,10 +58,7 @@ class ScoredLabel(BaseModel):
     confidence: float
 
 
-class CategoryOut(BaseModel):
-    label: str
-    name: str
-    confidence: float
+class CategoryOut(ScoredLabel):
     alternatives: list[ScoredLabel]
 
 
