@@ -98,10 +98,14 @@ def _parse_times(values: pd.Series, file: Path, rows: np.ndarray, column: str) -
 def drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Keep one row per text (case and spacing ignored): the latest by created_at, then by position.
 
-    Later rows win, so a correction made by an operator replaces an older label for the same text.
+    Later labels win, so a correction made by an operator replaces an older label for the same text;
+    a label the latest row lacks (an OPD-only row has no category) is the latest one an older row gave.
     """
     key = frame["text"].str.lower().str.split().str.join(" ")
     order = frame.assign(_key=key, _pos=np.arange(len(frame))).sort_values(["created_at", "_pos"], na_position="first")
+    for label in LABELS:
+        given = order[label].mask(order[label] == UNLABELLED)
+        order[label] = given.groupby(order["_key"]).ffill().fillna(UNLABELLED)
     kept = order.drop_duplicates("_key", keep="last").sort_values("_pos").drop(columns=["_key", "_pos"])
     return kept.reset_index(drop=True), len(frame) - len(kept)
 

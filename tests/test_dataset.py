@@ -64,6 +64,17 @@ def test_duplicates_keep_the_latest_label(tmp_path):
     assert removed == 1 and list(kept["opd"]) == ["DISHUB", "DLH"]
 
 
+def test_a_newer_opd_only_row_keeps_the_older_category(tmp_path):
+    # A city's archive (OPD only) sends a text we labelled before elsewhere: its newer OPD wins, the
+    # text keeps its category, and the category head still learns from it.
+    path = write_csv(tmp_path / "dup.csv", HEADER, ["1,Lampu jalan mati,pju_mati,DPUPR,2024-01-01",
+                                                     "2,lampu jalan mati,,DISHUB,2024-03-01",
+                                                     "3,sampah numpuk,,DLH,2024-02-01"])
+    kept, removed = drop_duplicates(load_labelled(path, require_labels=("opd",)))
+    assert removed == 1
+    assert kept[["category", "opd"]].values.tolist() == [["pju_mati", "DISHUB"], ["", "DLH"]]
+
+
 def test_split_holds_out_the_newest_rows():
     frame = pd.DataFrame({"text": list("abcdefghij"), "category": "c",
                           "created_at": pd.date_range("2024-01-01", periods=10)})
