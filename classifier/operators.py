@@ -41,6 +41,7 @@ def _intake_has_no_sign_in() -> bool:
 
 
 pages = Blueprint("operators", __name__, url_prefix="/operator", template_folder="templates")
+auth_limit(pages)  # the form and basic auth on any page
 login_manager.login_view = "operators.login"
 login_manager.login_message = "Silakan masuk untuk membuka halaman ini."
 CSP = "default-src 'none'; img-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
@@ -139,6 +140,10 @@ def _page_number() -> int:
 
 @pages.before_request
 def _guard():
+    if request.authorization is not None and not current_user.is_authenticated:
+        # A wrong password is a 401, counted by the sign-in limit; never the login page's redirect.
+        raise ApiError(401, "invalid_credentials", "wrong operator name or password",
+                       [{"field": "Authorization", "problem": "wrong operator name or password"}])
     protect_unsafe_methods()
 
 
@@ -169,7 +174,8 @@ def _globals():
 # Indonesian wording of the API's refusals, by error code or field.
 MESSAGES = {"prediction_not_found": "Keluhan tidak ditemukan.", "no_change":
             "Koreksi harus mengubah OPD atau kategori; pakai tombol Konfirmasi bila rute sudah benar.",
-            "invalid_date": "Tanggal tidak valid (format TTTT-BB-HH).", "already_claimed": "Keluhan ini sedang "
+            "invalid_date": "Tanggal tidak valid (format TTTT-BB-HH).",
+            "invalid_credentials": "Nama pengguna atau kata sandi salah.", "already_claimed": "Keluhan ini sedang "
             "ditangani operator lain."}
 FIELD_MESSAGES = {"reason": "Alasan wajib diisi untuk koreksi (maks. 2000 karakter).",
                   "category": "Pilih kategori yang terdaftar, atau ubah OPD.", "opd": "Pilih OPD yang terdaftar.",
@@ -209,14 +215,16 @@ def _http_error(error: HTTPException):
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a local path: an open redirect would let a phishing link borrow our login page."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a local path: an open redirect would let a phishing link borrow our login page. Browsers
+    drop tabs and newlines from a URL ("/\t/evil.example" becomes "//evil.example") and read "\\" as
+    "/", so a path with any of them, or with other control characters, is refused too."""
+    if (target and target.startswith("/") and not target.startswith("//") and target.isprintable()
+            and not any(c.isspace() or c == "\\" for c in target)):
         return target
     return url_for("operators.queue")
 
 
 @pages.route("/login", methods=["GET", "POST"])
-@auth_limit
 def login():
     if request.method == "GET":
         if current_user.is_authenticated:
