@@ -1,6 +1,7 @@
 """Loading and validating labelled complaint CSVs; de-duplication; time and random splits."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 from pathlib import Path
@@ -37,10 +38,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
         line = raw[: error.start].count(b"\n") + 1
         raise DataError(f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8",
                         file=str(path), row=line) from None
+    _check_field_counts(text, path)
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataError(f"not a readable CSV: {error}", file=str(path)) from None
+
+
+def _check_field_counts(text: str, path: Path) -> None:
+    """Refuse a row with more or fewer fields than the header: pandas pads a short row with empty
+    values, and reads a comma at the end of every row as an index column that shifts the others."""
+    records = (fields for fields in csv.reader(io.StringIO(text)) if fields)  # blank lines are not rows
+    header = next(records, [])
+    for row, fields in enumerate(records, start=2):
+        if len(fields) != len(header):
+            raise DataError(f"{len(fields)} fields where the header has {len(header)}", file=str(path), row=row)
 
 
 def load_labelled(path: Path | str, columns: dict[str, str] | None = None, registry: Registry | None = None,
@@ -65,6 +77,8 @@ def _validate(frame: pd.DataFrame, file: Path, columns: dict[str, str], registry
     if missing:
         raise DataError(f"missing column(s) {', '.join(missing)}; found {', '.join(frame.columns)}",
                         file=str(file), row=1)
+    if frame.empty:
+        raise DataError("no data rows", file=str(file))
     out = pd.DataFrame({name: frame[source].str.strip() if source in frame.columns else ""
                         for name, source in columns.items()})
     rows = np.arange(len(out)) + 2  # the header is row 1
@@ -87,11 +101,13 @@ def _validate(frame: pd.DataFrame, file: Path, columns: dict[str, str], registry
 
 
 def _parse_times(values: pd.Series, file: Path, rows: np.ndarray, column: str) -> pd.Series:
-    parsed = pd.to_datetime(values.where(values != ""), errors="coerce", format="mixed", utc=True)
+    # ISO 8601 only: other forms are ambiguous (is 05/07/2024 May or July?) and were read both ways in one column.
+    parsed = pd.to_datetime(values.where(values != ""), errors="coerce", format="ISO8601", utc=True)
     bad = parsed.isna() & (values != "")
     if bad.any():
         index = int(bad.to_numpy().argmax())
-        raise DataError(f"not a date/time: {values.iloc[index]!r}", file=str(file), row=int(rows[index]), column=column)
+        raise DataError(f"not an ISO 8601 date/time: {values.iloc[index]!r}; expected e.g. 2024-07-05 or "
+                        "2024-07-05T08:30:00", file=str(file), row=int(rows[index]), column=column)
     return parsed
 
 

@@ -31,6 +31,7 @@ from sklearn.svm import LinearSVC
 
 from .calibration import fit_isotonic, fit_weights, head_metrics, recalibrate, review_threshold
 from .dataset import UNLABELLED
+from .errors import DataError
 from .features import Features, Terms, stack
 from .text import TextConfig, TextNormalizer
 
@@ -94,20 +95,23 @@ class RoutingModel:
         step = progress or (lambda message: None)
         texts, categories, opds = list(texts), np.asarray(categories, object), np.asarray(opds, object)
         self.label_names_ = label_names or {"category": {}, "opd": {}}
-        self.rare_labels_ = {head: self._rare(labels[labels != UNLABELLED])
-                             for head, labels in zip(HEADS, (categories, opds))}
+        valid_texts, valid_categories, valid_opds = (texts, categories, opds) if valid is None else valid
+        valid_texts = list(valid_texts)
+        valid_categories, valid_opds = np.asarray(valid_categories, object), np.asarray(valid_opds, object)
+        refit = refit and valid is not None
+        final = ((texts + valid_texts, np.concatenate([categories, valid_categories]),
+                  np.concatenate([opds, valid_opds])) if refit else (texts, categories, opds))
+        # Counted on the rows the served model learns from: with the refit, the validation rows too.
+        self.rare_labels_ = {head: self._rare(labels[labels != UNLABELLED]) for head, labels in zip(HEADS, final[1:])}
         step("fit heads")
         # One normaliser for both fits: the refit reuses the stems cached during the first.
         normalizer = TextNormalizer(self.text_config, self.lexicon_dir)
         self._fit_heads(normalizer, texts, categories, opds)
-        valid_texts, valid_categories, valid_opds = (texts, categories, opds) if valid is None else valid
-        valid_categories, valid_opds = np.asarray(valid_categories, object), np.asarray(valid_opds, object)
         step("calibrate")
-        self._calibrate(list(valid_texts), valid_categories, valid_opds)
-        if refit and valid_texts is not texts:
+        self._calibrate(valid_texts, valid_categories, valid_opds)
+        if refit:
             step("refit on all data")
-            self._fit_heads(normalizer, texts + list(valid_texts), np.concatenate([categories, valid_categories]),
-                            np.concatenate([opds, valid_opds]))
+            self._fit_heads(normalizer, *final)
         return self
 
     def _rare(self, labels: np.ndarray) -> list[str]:
@@ -127,6 +131,10 @@ class RoutingModel:
         for head, labels, C, use_chars in (("category", categories, self.C_category, self.category_uses_chars),
                                            ("opd", opds, self.C_opd, self.opd_uses_chars)):
             keep = (labels != UNLABELLED) & ~np.isin(labels, self.rare_labels_[head])
+            learnable = np.unique(labels[keep])
+            if len(learnable) < 2:
+                raise DataError(f"the {head} head has fewer than 2 labels to learn ({', '.join(learnable) or 'none'}); "
+                                f"it needs 2 or more, each with at least {self.min_label_count} rows")
             svm = LinearSVC(C=C, class_weight=self.class_weight, random_state=0)
             svm.fit(stack(words, chars, use_chars)[keep], labels[keep])
             self.heads_[head] = svm
@@ -208,7 +216,8 @@ class RoutingModel:
         probs = {head: recalibrate(raw[head], self.calibrators_[head]) for head in HEADS}
         direct_probs = recalibrate(direct_probs, fit_isotonic(
             *self._confidence_and_hits("opd", direct_probs, targets["opd"]), len(self.classes_["opd"])))
-        self.validation_predictions_ = {"probs": probs, "targets": targets}  # for the report; not saved
+        # For the report; not saved. The refit may learn other labels: keep the columns' classes.
+        self.validation_predictions_ = {"probs": probs, "targets": targets, "classes": self.classes_}
         self.thresholds_, self.validation_ = {}, {"n": len(texts)}
         for head in HEADS:
             confidence, correct = self._confidence_and_hits(head, probs[head], targets[head])
@@ -246,7 +255,8 @@ class RoutingModel:
             heads = {head: self._head_prediction(head, probs[head][i], top[head][i]) for head in HEADS}
             predictions.append(Prediction(
                 category=heads["category"], opd=heads["opd"],
-                needs_review=heads["opd"].confidence < self.thresholds_["opd"],
+                # The unrounded probability, as evaluation compares it: thresholds are plateau values like 6/7.
+                needs_review=bool(probs["opd"][i, top["opd"][i][0]] < self.thresholds_["opd"]),
                 reasons=self._reasons(words[i], int(top["opd"][i][0]))))
         return predictions
 

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     promote_parser.add_argument("version")
     promote_parser.add_argument("--eval-data", default=str(EVAL_DATA), help="fixed evaluation set (CSV or folder)")
     promote_parser.add_argument("--tolerance", type=float, default=0.01,
-                                help="largest allowed loss of OPD macro-F1 or auto-route precision")
+                                help="largest allowed loss of OPD macro-F1, auto-route coverage or precision")
     promote_parser.add_argument("--force", action="store_true", help="promote without the gate")
     commands.add_parser("rollback")
     args = parser.parse_args(argv)

@@ -44,7 +44,7 @@ class Registry:
 
 def _read(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
+        with open(path, encoding="utf-8-sig", newline="") as handle:  # spreadsheets save a BOM
             reader = csv.DictReader(handle)
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:

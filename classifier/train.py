@@ -13,14 +13,17 @@ and the category head leaves them out.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
 import warnings
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from .cli import add_column_options, column_map, fail, load_registry_option
@@ -44,20 +47,45 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also train on operators' confirmations and overrides stored in LAKSA_DATABASE_URL")
     parser.add_argument("--config", help="JSON file of RoutingModel parameters (see card.json 'params')")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random split when rows have no dates")
-    parser.add_argument("--valid-fraction", type=float, default=0.15, help="share held out for calibration")
+    parser.add_argument("--valid-fraction", type=fraction, default=0.15,
+                        help="share held out for calibration, between 0 and 1 (default 0.15)")
     parser.add_argument("--target-precision", type=float, help="precision of auto-routed complaints (default 0.95)")
     parser.add_argument("--no-refit", action="store_true", help="keep the model fitted without the validation rows")
     add_column_options(parser)
     return parser
 
 
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
 def model_from_config(path: str | None, target_precision: float | None) -> RoutingModel:
-    params = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+    params = read_config(path) if path else {}
     if "text_config" in params:
         params["text_config"] = TextConfig(**params["text_config"])
     if target_precision is not None:
         params["target_precision"] = target_precision
     return RoutingModel(**params)
+
+
+def read_config(path: str) -> dict:
+    """--config's parameters; a file that is not JSON, or a key RoutingModel does not take, is named."""
+    try:
+        params = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"not a readable JSON file ({error})", file=path) from None
+    if not isinstance(params, dict) or not isinstance(params.get("text_config", {}), dict):
+        raise DataError("expected a JSON object like card.json's 'params'", file=path)
+    known, known_text = inspect.signature(RoutingModel).parameters, {field.name for field in fields(TextConfig)}
+    unknown = ([key for key in params if key not in known]
+               + [f"text_config.{key}" for key in params.get("text_config", {}) if key not in known_text])
+    if unknown:
+        raise DataError(f"unknown parameter(s) {', '.join(unknown)}; card.json's 'params' lists the known ones",
+                        file=path)
+    return params
 
 
 def fit_on_frame(model: RoutingModel, frame, valid_fraction: float = 0.15, seed: int = 0, label_names=None,
@@ -117,7 +145,7 @@ def train(args: argparse.Namespace) -> dict:
         }
         bar.set_postfix_str("write")
         save_model_dir(model, card, out, lambda tmp: write_report(
-            tmp / "report", model.classes_, validation["probs"], validation["targets"], model.thresholds_))
+            tmp / "report", validation["classes"], validation["probs"], validation["targets"], model.thresholds_))
         bar.update()
     card["path"] = str(out)
     return card
@@ -128,7 +156,12 @@ def with_corrections(frame, registry):
     from .config import load_config
     from .corrections import load_corrections
 
-    corrections = load_corrections(load_config()["LAKSA_DATABASE_URL"], registry)
+    try:
+        corrections = load_corrections(load_config()["LAKSA_DATABASE_URL"], registry)
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise DataError(f"cannot read operators' corrections ({reason}); is LAKSA_DATABASE_URL the service's "
+                        "database, and are its migrations applied (python -m classifier.manage db-upgrade)?") from None
     return pd.concat([frame, corrections], ignore_index=True), len(corrections)
 
 

@@ -48,6 +48,40 @@ def test_bad_date_is_refused(tmp_path):
         load_labelled(path)
 
 
+def test_dates_must_be_iso_8601(tmp_path):
+    # "05/07/2024" was read as May 7 while "13/07/2024" in the same column became July 13.
+    path = write_csv(tmp_path / "d.csv", HEADER, ["1,jalan rusak,jalan_rusak,DPUPR,2024-07-05T08:30:00Z",
+                                                   "2,lampu mati,pju_mati,DISHUB,05/07/2024"])
+    with pytest.raises(DataError) as error:
+        load_labelled(path)
+    message = str(error.value)
+    assert str(path) in message and "row 3, column 'created_at'" in message and "2024-07-05" in message
+    iso = write_csv(tmp_path / "iso.csv", HEADER, ["1,jalan rusak,jalan_rusak,DPUPR,2024-07-05",
+                                                   "2,lampu mati,pju_mati,DISHUB,2024-07-05T08:30:00",
+                                                   "3,sampah numpuk,sampah,DLH,2024-07-05T08:30:00+07:00"])
+    assert [str(t.date()) for t in load_labelled(iso)["created_at"]] == ["2024-07-05"] * 3
+
+
+@pytest.mark.parametrize("rows, row", [
+    # A comma ending every row: pandas took the first field as the index and shifted every column.
+    (["1,jalan rusak,jalan_rusak,DPUPR,2024-01-01,", "2,lampu mati,pju_mati,DISHUB,2024-01-02,"], 2),
+    # A short row was padded with empty values; rows are counted as records, like our other errors.
+    (['1,"jalan rusak\nparah",jalan_rusak,DPUPR,2024-01-01', "2,lampu mati,pju_mati"], 3),
+])
+def test_a_row_whose_field_count_differs_from_the_header_is_refused(tmp_path, rows, row):
+    path = write_csv(tmp_path / "f.csv", HEADER, rows)
+    with pytest.raises(DataError) as error:
+        load_labelled(path)
+    assert f"file {path}, row {row}: " in str(error.value) and "the header has 5" in str(error.value)
+
+
+def test_a_file_with_only_a_header_is_refused(tmp_path):
+    path = write_csv(tmp_path / "h.csv", HEADER, [])
+    with pytest.raises(DataError, match="no data rows") as error:
+        load_labelled(path)
+    assert str(path) in str(error.value)
+
+
 def test_mapped_column_names_and_folder_loading(tmp_path):
     write_csv(tmp_path / "1.csv", "no,isi,topik,dinas,tanggal", ["a,jalan rusak parah,jalan_rusak,DPUPR,2024-01-01"])
     write_csv(tmp_path / "2.csv", "no,isi,topik,dinas,tanggal", ["b,lampu jalan mati,pju_mati,DISHUB,2024-02-01"])

@@ -111,3 +111,11 @@ def test_registry_errors_name_file_row_and_column(tmp_path):
         categories.write("parkir_baru,Parkir Baru,DINAS_TIDAK_ADA\n")
     with pytest.raises(DataError, match=r"categories.csv, row \d+, column 'usual_opd'"):
         load_registry(registry)
+
+
+def test_a_registry_saved_with_a_byte_order_mark_is_read(tmp_path):
+    registry = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, registry)
+    for name in ("opds.csv", "categories.csv"):  # as spreadsheet programs save "CSV UTF-8"
+        (registry / name).write_bytes(b"\xef\xbb\xbf" + (registry / name).read_bytes())
+    assert load_registry(registry) == load_registry()

@@ -1,4 +1,5 @@
 """The data team's command lines, run as they would be: train, evaluate, predict."""
+import copy
 import inspect
 import json
 
@@ -11,8 +12,21 @@ from classifier import evaluate, predict, train
 from classifier.model import RoutingModel
 from classifier.models_store import CARD_FILE, MODEL_FILE, load_model
 from conftest import LABELLED, write_csv
+from test_registry import FISH_TEXTS
 
 HEADER = "id,text,category,opd,created_at"
+
+
+def shipped_subset(per_opd: int = 25) -> pd.DataFrame:
+    frame = pd.concat(pd.read_csv(p, dtype=str) for p in sorted(LABELLED.glob("*.csv")))
+    return frame.groupby("opd").head(per_opd).copy()
+
+
+def small_csv(path, categories: list[str], opds: list[str]):
+    """Twelve dated complaints labelled in turn with `categories` and `opds`."""
+    return write_csv(path, HEADER, [f"{i},jalan di gang {'abcdefghijkl'[i]} rusak dan lampu mati,"
+                                    f"{categories[i % len(categories)]},{opds[i % len(opds)]},2024-01-{i + 1:02d}"
+                                    for i in range(12)])
 
 
 def test_training_writes_model_card_and_report(trained_model_dir):
@@ -44,10 +58,27 @@ def test_predictions_carry_everything_a_route_needs(trained_model):
 
 def test_needs_review_follows_the_stored_threshold(trained_model):
     model, card = trained_model
-    predictions = model.predict(["tolong", "sampah menumpuk di TPS pasar anyar sudah seminggu tidak diangkut truk DLH"])
-    for prediction in predictions:
-        assert prediction.needs_review == (prediction.opd.confidence < card["thresholds"]["opd"])
+    texts = ["tolong", "sampah menumpuk di TPS pasar anyar sudah seminggu tidak diangkut truk DLH"]
+    predictions = model.predict(texts)
+    for prediction, confidence in zip(predictions, model.predict_proba(texts)["opd"].max(axis=1)):
+        assert prediction.needs_review == (confidence < card["thresholds"]["opd"])
     assert predictions[0].needs_review  # one vague word cannot be routed automatically
+
+
+def test_a_confidence_exactly_at_the_threshold_is_routed_automatically(trained_model):
+    # Thresholds are isotonic plateau values such as 6/7; evaluation and the promotion gate count a
+    # row at the threshold as auto-routed, so the service must not send it to review.
+    model, _ = trained_model
+    texts = ["lampu jalan mati", "banjir setinggi lutut", "ada ular di dapur", "ktp belum jadi", "sampah numpuk",
+             "air pdam mati", "jalan rusak parah", "pohon tumbang", "anak putus sekolah", "pungli di pasar"]
+    confidence = model.predict_proba(texts)["opd"].max(axis=1)
+    at = next(float(c) for c in confidence if round(c, 4) < c)  # shown rounded down, below the threshold
+    model = copy.copy(model)
+    model.thresholds_ = {**model.thresholds_, "opd": at}
+    for prediction, c in zip(model.predict(texts), confidence):
+        assert prediction.needs_review == (c < at)
+        if c == at:
+            assert prediction.opd.confidence < at and not prediction.needs_review
 
 
 def test_evaluate_prints_one_json_object(trained_model_dir, tmp_path, capsys):
@@ -85,6 +116,7 @@ def test_predict_writes_one_row_per_input(trained_model_dir, tmp_path):
     (["1,jalan rusak,jalan_rusak,2024-01-01"], "id,text,category,created_at", "missing column"),
     (['1,"",jalan_rusak,DPUPR,2024-01-01'], HEADER, "row 2, column 'text'"),
     (["1,jalan rusak,jalan_rusak,PUPR_LAMA,2024-01-01"], HEADER, "'PUPR_LAMA' is not in the registry"),
+    ([], HEADER, "no data rows"),
 ])
 def test_bad_training_data_exits_with_a_message_and_writes_nothing(tmp_path, capsys, rows, header, expected):
     path = write_csv(tmp_path / "bad.csv", header, rows)
@@ -102,9 +134,70 @@ def test_non_utf8_training_file_is_refused(tmp_path, capsys):
     assert "UTF-8" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("categories, opds, head", [(["jalan_rusak", "pju_mati"], ["DPUPR"], "opd"),
+                                                    (["jalan_rusak"], ["DPUPR", "DISHUB"], "category")])
+def test_data_with_one_label_names_the_head_that_cannot_learn(tmp_path, capsys, categories, opds, head):
+    path = small_csv(tmp_path / "one.csv", categories, opds)
+    assert train.main(["--data", str(path), "--out", str(tmp_path / "m")]) == 2
+    error = capsys.readouterr().err
+    assert f"the {head} head has fewer than 2 labels to learn" in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize("fraction", ["0", "1", "1.5"])
+def test_valid_fraction_outside_0_and_1_is_a_usage_error(tmp_path, capsys, fraction):
+    path = small_csv(tmp_path / "data.csv", ["jalan_rusak", "pju_mati"], ["DPUPR", "DISHUB"])
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--data", str(path), "--out", str(tmp_path / "m"), "--valid-fraction", fraction])
+    assert exit.value.code == 2 and "--valid-fraction" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("config, expected", [("{", "not a readable JSON file"),
+                                              ('{"C_op": 0.3}', "unknown parameter(s) C_op"),
+                                              ('{"text_config": {"stemming": true}}', "text_config.stemming")])
+def test_a_bad_config_file_is_named_with_its_problem(tmp_path, capsys, config, expected):
+    path = small_csv(tmp_path / "data.csv", ["jalan_rusak", "pju_mati"], ["DPUPR", "DISHUB"])
+    (tmp_path / "params.json").write_text(config)
+    assert train.main(["--data", str(path), "--out", str(tmp_path / "m"), "--config",
+                       str(tmp_path / "params.json")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: file {tmp_path / 'params.json'}: ") and expected in error
+
+
+def test_corrections_from_a_database_without_the_schema_say_what_to_do(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LAKSA_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    path = small_csv(tmp_path / "data.csv", ["jalan_rusak", "pju_mati"], ["DPUPR", "DISHUB"])
+    assert train.main(["--data", str(path), "--out", str(tmp_path / "m"), "--corrections"]) == 2
+    error = capsys.readouterr().err
+    assert "no such table" in error and "db-upgrade" in error and "Traceback" not in error
+
+
+def test_rare_labels_are_counted_on_every_row_the_model_learns_from(tmp_path):
+    """The refit learns from the validation rows too: rarity is counted there, and the report keeps
+    the labels the validation probabilities were computed with when the refit learns new ones."""
+    archive_texts = ["mohon salinan arsip akta tanah tahun 1985 di kantor arsip kota",
+                     "arsip dokumen kelurahan lama hilang, minta bantuan dinas kearsipan",
+                     "layanan peminjaman arsip statis kota tutup terus padahal jam kerja",
+                     "kami butuh arsip foto lama kota untuk pameran sejarah kampung"]
+    new = pd.DataFrame({  # DKP: 2 old and 8 new rows; ARSIP: 4 new rows only; SEKALI: 1 new row
+        "id": [f"new-{i}" for i in range(15)],
+        "text": FISH_TEXTS[:10] + archive_texts + ["tolong tambah jam buka perpustakaan kota sampai malam"],
+        "category": ["perikanan"] * 10 + ["kearsipan"] * 4 + ["perpustakaan"],
+        "opd": ["DKP"] * 10 + ["ARSIP"] * 4 + ["SEKALI"],
+        "created_at": ["2020-01-01T00:00:00", "2020-01-02T00:00:00"] + [f"2030-01-{d:02d}T00:00:00" for d in range(1, 14)]})
+    data = tmp_path / "data.csv"
+    pd.concat([shipped_subset(), new]).to_csv(data, index=False)
+    assert train.main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-registry"]) == 0
+    card = json.loads((tmp_path / "m" / CARD_FILE).read_text())
+    assert {"DKP", "ARSIP"} <= set(card["labels"]["opd"]) and "SEKALI" not in card["labels"]["opd"]
+    assert card["rare_labels_not_learned"]["opd"] == ["SEKALI"]
+    report = (tmp_path / "m" / "report" / "report.txt").read_text().split("== opd")[1]
+    [accuracy] = [float(line.split()[1]) for line in report.splitlines() if line.strip().startswith("accuracy")]
+    assert accuracy == pytest.approx(card["validation"]["opd"]["accuracy"], abs=0.005)
+
+
 def test_rare_labels_warn_and_training_is_reproducible(tmp_path, capsys):
-    frame = pd.concat(pd.read_csv(p, dtype=str) for p in sorted(LABELLED.glob("*.csv")))
-    subset = frame.groupby("opd").head(25).copy()
+    subset = shipped_subset()
     subset.iloc[0, subset.columns.get_loc("category")] = "pkl_liar"  # one row of a label, as in real data
     subset.iloc[0, subset.columns.get_loc("opd")] = "SATPOLPP"
     data = tmp_path / "subset.csv"
