@@ -31,8 +31,15 @@ def record_predictions(predictions) -> None:
 
 
 def set_model_version(version: str) -> None:
-    MODEL.clear()
+    """Mark `version` as this process's served model (1) and the ones it served before as no longer
+    served (0): in multiprocess mode a gauge cannot be cleared, and `clear()` left them at 1."""
+    for earlier in _VERSIONS_SEEN - {version}:
+        MODEL.labels(earlier).set(0)
     MODEL.labels(version).set(1)
+    _VERSIONS_SEEN.add(version)
+
+
+_VERSIONS_SEEN: set[str] = set()
 
 
 def install_metrics(app: Flask) -> None:

@@ -159,19 +159,40 @@ def promote(root: Path | str, version: str, note: str = "") -> None:
         history.write(json.dumps(entry) + "\n")
 
 
+ROLLBACK_NOTE = "rollback from "
+
+
 def rollback(root: Path | str) -> str:
-    """Promote again the version served before the current one; return it."""
+    """Promote again the version promoted before the current one; return it.
+
+    Repeated rollbacks walk back through the promotions (C, then B, then A), not to and fro.
+    """
     root = Path(root)
     current = promoted_version(root)
+    served = _promotions_in_force(root)
+    if served and served[-1] == current:
+        served.pop()
+    if not served:
+        raise ModelError(f"{root}: no version was promoted before {current or 'none'} "
+                         f"(see {HISTORY_FILE}); nothing to roll back to")
+    promote(root, served[-1], note=f"{ROLLBACK_NOTE}{current}")
+    return served[-1]
+
+
+def _promotions_in_force(root: Path) -> list[str]:
+    """The promoted versions, oldest first, less those a later rollback undid."""
     try:
         lines = (root / HISTORY_FILE).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         lines = []
-    for entry in map(json.loads, reversed(lines)):
-        if entry["version"] == current and entry.get("previous"):
-            promote(root, entry["previous"], note=f"rollback from {current}")
-            return entry["previous"]
-    raise ModelError(f"{root}: no earlier promoted version to roll back to")
+    served: list[str] = []
+    for entry in map(json.loads, lines):
+        if entry.get("note", "").startswith(ROLLBACK_NOTE):  # undoes the promotions after its version
+            while served and served[-1] != entry["version"]:
+                served.pop()
+        if not served or served[-1] != entry["version"]:
+            served.append(entry["version"])
+    return served
 
 
 def resolve_model_dir(path: Path | str) -> Path:
@@ -193,10 +214,6 @@ class ServedModel:
         self.model, self.card, self.path = model, card, Path(path)
         self.version = card.get("version") or card["artefact"]["sha256"][:12]
         model.warm_up()  # before it serves (and, preloaded, before gunicorn forks its workers)
-        # The model's ~200k Python objects live as long as it is served: moved out of the garbage
-        # collector's reach, they no longer make each full collection a 100 ms pause in some
-        # request, and forked workers keep sharing their memory pages.
-        gc.freeze()
 
 
 class ModelHolder:
@@ -211,7 +228,7 @@ class ModelHolder:
     def __init__(self, path: Path | str, poll_seconds: float = 2.0, on_switch=None):
         self.path, self.poll_seconds, self.on_switch = Path(path), poll_seconds, on_switch
         directory = resolve_model_dir(self.path)
-        self._served = ServedModel(*load_model(directory), directory)
+        self._serve(ServedModel(*load_model(directory), directory))
         self._lock = threading.Lock()
         self._next_check = 0.0
         self._loading = None
@@ -247,6 +264,16 @@ class ModelHolder:
             self.rejected[directory.name] = str(error)
             LOG.error("refused model %s, keeping %s: %s", directory.name, self._served.version, error)
             return
-        self._served = served
+        self._serve(served)
         if self.on_switch:
             self.on_switch(served)
+
+    def _serve(self, served: ServedModel) -> None:
+        self._served = served
+        # The model's ~200k Python objects live as long as it is served: moved out of the garbage
+        # collector's reach, they no longer make each full collection a 100 ms pause in some
+        # request, and forked workers keep sharing their memory pages. The model served before was
+        # frozen too: thawed first, it is collected (left frozen, each switch kept ~13 MiB more).
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()

@@ -2,13 +2,16 @@
 import json
 import shutil
 import threading
+import gc
 import time
 
 import pytest
 import requests
 
 from classifier import models as models_cli
-from classifier.models_store import CARD_FILE, ModelError, load_model, promote, promoted_version, resolve_model_dir
+from classifier.models_store import (CARD_FILE, ModelError, ModelHolder, load_model, promote, promoted_version,
+                                     resolve_model_dir)
+from classifier.report import REPORTED, compare
 from test_service_e2e import KEY, running_service
 
 
@@ -43,6 +46,28 @@ def test_promote_rollback_and_history(root, capsys):
     assert models_cli.main(["--models-dir", str(root), "list"]) == 0
     listing = capsys.readouterr().out
     assert "* " in listing and listing.count("2026") >= 2
+
+
+def test_repeated_rollbacks_walk_back_through_the_promotions(root, trained_model_dir, capsys):
+    a, b, c = "20260101T000000Z-aaaaaa", "20260201T000000Z-bbbbbb", "20260301T000000Z-cccccc"
+    add_version(root, trained_model_dir, c)
+    for version in (a, b, c):
+        assert models_cli.main(["--models-dir", str(root), "promote", version, "--force"]) == 0
+    for expected in (b, a):  # not back to c: a rollback is not a promotion to return to
+        assert models_cli.main(["--models-dir", str(root), "rollback"]) == 0
+        assert promoted_version(root) == expected
+    assert models_cli.main(["--models-dir", str(root), "rollback"]) == 2
+    assert "nothing to roll back to" in capsys.readouterr().err and promoted_version(root) == a
+
+
+def test_gate_refuses_a_candidate_that_sends_almost_everything_to_review():
+    serving = {"opd": {**{metric: 0.9 for metric in REPORTED}, "auto_route_coverage": 0.75}}
+    candidate = {"opd": {**serving["opd"], "auto_route_coverage": 0.10, "auto_route_precision": 0.99}}
+    passed, rows = compare(candidate, serving, tolerance=0.01)
+    [coverage] = [row for row in rows if row[0] == "opd auto_route_coverage"]
+    assert not passed and coverage[1:3] == [0.75, 0.10] and coverage[-1] == "REFUSED"
+    slightly_less = {"opd": {**serving["opd"], "auto_route_coverage": 0.745}}
+    assert compare(slightly_less, serving, tolerance=0.01)[0]  # within the tolerance
 
 
 def test_gate_refuses_a_worse_candidate_unless_forced(root, tmp_path, capsys):
@@ -112,9 +137,28 @@ def test_service_switches_versions_without_a_failed_request(root, tmp_path, trai
             for sender in senders:
                 sender.join(timeout=15)
             model_now = requests.get(f"{base}/model", timeout=5).json()["version"]
+            metrics = requests.get(f"{base}/metrics", timeout=5).text
         finally:
             stop_sending.set()
     assert failures == []
     assert seen[0] == "20260101T000000Z-aaaaaa" and "20260201T000000Z-bbbbbb" in seen
     assert seen[-1] == "20260201T000000Z-bbbbbb" and model_now == "20260201T000000Z-bbbbbb"
     assert len(seen) > 50
+    # Each worker reports what it serves; A, set once by each worker (and by the master at start-up), is 0 now.
+    served = {line.split('version="')[1].split('"')[0] for line in metrics.splitlines()
+              if line.startswith("laksa_model_info{") and line.endswith(" 1.0")}
+    assert served == {"20260201T000000Z-bbbbbb"}
+
+
+def test_a_switched_out_model_does_not_stay_frozen(root):
+    # Served models are frozen out of the collector's reach; a switched-out model's cyclic objects
+    # (about 200, holding 13 MiB) stayed frozen with it, one more lot each switch.
+    promote(root, "20260101T000000Z-aaaaaa")
+    holder, frozen = ModelHolder(root, poll_seconds=0), []
+    for version in ("20260201T000000Z-bbbbbb", "20260101T000000Z-aaaaaa") * 2 + ("20260201T000000Z-bbbbbb",):
+        promote(root, version)
+        holder.current()  # starts loading the version
+        holder._loading.join(timeout=60)
+        assert holder.current().version == version
+        frozen.append(gc.get_freeze_count())
+    assert frozen[-1] - frozen[0] < 200  # was about 4 x 196
