@@ -247,7 +247,7 @@ def ready():
 @api.get("/drift", summary="Routing health per week: OPD mix vs training, review share, override rates",
          tags=[ops], responses={200: DriftOut})
 def drift():
-    return {"limits": drift_limits(), "weeks": served_weeks(current_app)}
+    return {"limits": drift_limits(current_app.config), "weeks": served_weeks(current_app)}
 
 
 @api.get("/model", summary="The served model: version, labels, thresholds, evaluation figures", tags=[ops],

@@ -7,28 +7,31 @@ had more than LAKSA_OVERRIDE_RATE_MAX of them overridden.
 """
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pandas as pd
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import exists, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import load_config
 from .db import OverrideRecord, PredictionRecord, utcnow
+from .review import WIB
 
+logger = logging.getLogger(__name__)
 LIMITS = ("LAKSA_DRIFT_MAX", "LAKSA_REVIEW_SHARE_MAX", "LAKSA_OVERRIDE_RATE_MAX", "LAKSA_OVERRIDE_MIN_COUNT")
 
 
-def limits() -> dict:
-    """The flagging limits as configured now (environment, else the defaults in config.py)."""
-    config = load_config()
+def limits(config: dict) -> dict:
+    """The flagging limits of a configuration (`load_config()`, or a service's `app.config`)."""
     return {name: config[name] for name in LIMITS}
 
 
 def served_weeks(app, weeks: int = 8) -> list[dict]:
-    """`weekly` for a service: its database, against the OPD mix the served model was trained on."""
+    """`weekly` for a service: its database and limits, against the OPD mix the served model was trained on."""
     training_counts = app.extensions["laksa_models"].current().card.get("data", {}).get("counts", {}).get("opd", {})
-    return weekly(app.extensions["laksa_sessions"], training_counts, weeks)
+    return weekly(app.extensions["laksa_sessions"], training_counts, weeks, limits(app.config))
 
 
 def total_variation(observed: dict[str, int], expected: dict[str, int]) -> float:
@@ -40,8 +43,9 @@ def total_variation(observed: dict[str, int], expected: dict[str, int]) -> float
     return 0.5 * sum(abs(observed.get(k, 0) / n_observed - expected.get(k, 0) / n_expected) for k in labels)
 
 
-def weekly(sessions, training_counts: dict[str, int], weeks: int = 8) -> list[dict]:
-    """One entry per ISO week (newest first) with its figures and the flags it raises."""
+def weekly(sessions, training_counts: dict[str, int], weeks: int = 8, bounds: dict | None = None) -> list[dict]:
+    """One entry per ISO week of Kota Tangerang's time (WIB), newest first, with its figures and the flags
+    it raises against `bounds` (default: `limits(load_config())`)."""
     since = utcnow() - timedelta(weeks=weeks)
     overridden = exists().where(OverrideRecord.prediction_id == PredictionRecord.id,
                                 OverrideRecord.action == "override")
@@ -52,8 +56,8 @@ def weekly(sessions, training_counts: dict[str, int], weeks: int = 8) -> list[di
         frame = pd.DataFrame(session.execute(query).all(), columns=["created_at", "opd", "needs_review", "overridden"])
     if frame.empty:
         return []
-    frame["week"] = pd.to_datetime(frame["created_at"], utc=True).dt.strftime("%G-W%V")
-    bounds = limits()
+    frame["week"] = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(WIB).dt.strftime("%G-W%V")
+    bounds = bounds or limits(load_config())
     result = []
     for week, rows in sorted(frame.groupby("week"), reverse=True):
         counts = rows["opd"].value_counts().to_dict()
@@ -81,7 +85,11 @@ class DriftCollector:
         self.app = app
 
     def collect(self):
-        weeks = served_weeks(self.app, weeks=1)
+        try:
+            weeks = served_weeks(self.app, weeks=1)
+        except SQLAlchemyError as error:  # the other metrics still matter most while the database is down
+            logger.warning("routing health left out of /metrics: %s", error)
+            return
         current = weeks[0] if weeks else None
         drift = GaugeMetricFamily("laksa_week_opd_drift", "Total variation distance of this week's OPD mix "
                                   "from the training data")

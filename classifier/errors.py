@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError, TimeoutError
 
 
 class DataError(ValueError):
@@ -46,6 +47,11 @@ class ErrorOut(BaseModel):
     fields: list[FieldProblem] | None = None
 
 
+# The database is down, locked too long or out of connections: the client may retry, so a 503.
+DATABASE_UNREACHABLE = (OperationalError, TimeoutError)
+DATABASE_DOWN = ApiError(503, "database_unavailable", "the database cannot be reached; retry later")
+
+
 def install_error_handlers(app) -> None:
     """Every error leaves as JSON naming the problem; never an HTML page or a stack trace."""
     from flask import jsonify, request
@@ -64,6 +70,13 @@ def install_error_handlers(app) -> None:
         # werkzeug's own headers (Allow on a 405, Retry-After on a 429), not its HTML content type
         headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
         return jsonify(body), error.code, headers
+
+    def _database_unreachable(error: Exception):
+        app.logger.warning("database unreachable: %s", error)
+        return jsonify(DATABASE_DOWN.body()), DATABASE_DOWN.status, {"Retry-After": "5"}
+
+    for kind in DATABASE_UNREACHABLE:
+        app.register_error_handler(kind, _database_unreachable)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from . import accounts, dashboard, drift, review
 from .auth import is_intake
 from .db import Operator, utcnow
-from .errors import ApiError
+from .errors import DATABASE_UNREACHABLE, ApiError
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -65,13 +65,29 @@ def _user(operator: Operator | None) -> OperatorUser | None:
     return OperatorUser(operator.id, operator.username, operator.role) if operator else None
 
 
+def _unless_database_down(loader):
+    """A user loader that, when the database is down, leaves the request signed out and keeps the error
+    for `signed_in_operator` to raise. Raised from the loader itself, it came back each time a template
+    or an after-request hook asked for the user, even while the error page was being drawn: a 500."""
+    @wraps(loader)
+    def wrapper(*args):
+        try:
+            return loader(*args)
+        except DATABASE_UNREACHABLE as error:
+            g.database_error = error
+            return None
+    return wrapper
+
+
 @login_manager.user_loader
+@_unless_database_down
 def _load_user(user_id: str) -> OperatorUser | None:
     with current_app.extensions["laksa_sessions"]() as db:
         return _user(db.get(Operator, int(user_id))) if user_id.isdigit() else None
 
 
 @login_manager.request_loader
+@_unless_database_down
 def _basic_auth(req) -> OperatorUser | None:
     """HTTP basic auth for scripts; such requests carry no cookie and need no CSRF token."""
     auth = req.authorization
@@ -79,6 +95,14 @@ def _basic_auth(req) -> OperatorUser | None:
         return None
     user = _user(accounts.authenticate(current_app.extensions["laksa_sessions"], auth.username, auth.password or ""))
     g.operator_via_basic_auth = user is not None
+    return user
+
+
+def signed_in_operator():
+    """The request's operator, or the anonymous user; a 503 when the database could not tell."""
+    user = current_user._get_current_object()
+    if g.get("database_error") is not None:
+        raise g.database_error
     return user
 
 
@@ -135,12 +159,13 @@ def _registry():
 
 def _page_number() -> int:
     value = request.args.get("page", "1")
-    return min(max(1, int(value)), review.MAX_PAGE) if value.isdigit() else 1
+    return min(max(1, int(value)), review.MAX_PAGE) if value.isdecimal() and value.isascii() else 1
 
 
 @pages.before_request
 def _guard():
-    if request.authorization is not None and not current_user.is_authenticated:
+    operator = signed_in_operator()
+    if request.authorization is not None and not operator.is_authenticated:
         # A wrong password is a 401, counted by the sign-in limit; never the login page's redirect.
         raise ApiError(401, "invalid_credentials", "wrong operator name or password",
                        [{"field": "Authorization", "problem": "wrong operator name or password"}])
@@ -175,7 +200,8 @@ def _globals():
 MESSAGES = {"prediction_not_found": "Keluhan tidak ditemukan.", "no_change":
             "Koreksi harus mengubah OPD atau kategori; pakai tombol Konfirmasi bila rute sudah benar.",
             "invalid_date": "Tanggal tidak valid (format TTTT-BB-HH).",
-            "invalid_credentials": "Nama pengguna atau kata sandi salah.", "already_claimed": "Keluhan ini sedang "
+            "invalid_credentials": "Nama pengguna atau kata sandi salah.",
+            "range_too_long": "Rentang tanggal dasbor terlalu panjang (paling lama tiga tahun).", "already_claimed": "Keluhan ini sedang "
             "ditangani operator lain."}
 FIELD_MESSAGES = {"reason": "Alasan wajib diisi untuk koreksi (maks. 2000 karakter).",
                   "category": "Pilih kategori yang terdaftar, atau ubah OPD.", "opd": "Pilih OPD yang terdaftar.",
@@ -205,6 +231,16 @@ def _csrf_error(error: CSRFError):
 def _too_many(error: RateLimitExceeded):
     message = "Terlalu banyak percobaan masuk. Tunggu sebentar lalu coba lagi."
     return render_template("operators/login.html", error=message, next=""), 429
+
+
+def _database_unreachable(error: Exception):
+    current_app.logger.warning("database unreachable: %s", error)
+    return render_template("operators/error.html", status=503,
+                           messages=["Basis data sedang tidak dapat dijangkau. Coba lagi sebentar lagi."]), 503
+
+
+for _kind in DATABASE_UNREACHABLE:
+    pages.register_error_handler(_kind, _database_unreachable)
 
 
 @pages.errorhandler(HTTPException)
@@ -310,7 +346,13 @@ def _dashboard_range() -> tuple:
     start = start or end - timedelta(days=30)
     if start >= end:
         raise ApiError(422, "invalid_date", "from must be before to", [{"field": "from", "problem": "after to"}])
+    if end - start > MAX_DASHBOARD_SPAN:  # the daily chart has one entry a day
+        raise ApiError(422, "range_too_long", f"the dashboard covers at most {MAX_DASHBOARD_SPAN.days} days",
+                       [{"field": "from", "problem": f"more than {MAX_DASHBOARD_SPAN.days} days before to"}])
     return start, end
+
+
+MAX_DASHBOARD_SPAN = timedelta(days=3 * 366)
 
 
 @pages.get("/dashboard")
@@ -322,7 +364,7 @@ def dashboard_page():
     shown = {"from": start.astimezone(review.WIB).date().isoformat(),
              "to": (end.astimezone(review.WIB) - timedelta(days=1)).date().isoformat()}
     return render_template("operators/dashboard.html", figures=figures, charts=dashboard.CHARTS, shown=shown,
-                           weeks=drift.served_weeks(current_app), limits=drift.limits())
+                           weeks=drift.served_weeks(current_app), limits=drift.limits(current_app.config))
 
 
 @pages.get("/dashboard/<name>.svg")

@@ -34,12 +34,12 @@ def parse_moment(value: str | None, field: str, end: bool = False) -> datetime |
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if end and len(value.strip()) == 10:
+            moment += timedelta(days=1)
+        return as_utc(moment.replace(tzinfo=WIB) if moment.tzinfo is None else moment)
+    except (ValueError, OverflowError):  # OverflowError: a day at either end of the calendar, e.g. 9999-12-31
         raise ApiError(422, "invalid_date", f"{field} must be a date (YYYY-MM-DD) or an ISO datetime",
                        [{"field": field, "problem": f"not a date: {value[:40]!r}"}]) from None
-    if end and len(value.strip()) == 10:
-        moment += timedelta(days=1)
-    return as_utc(moment.replace(tzinfo=WIB) if moment.tzinfo is None else moment)
 
 
 def date_range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import accounts, review
 from .api import ScoredLabel
 from .errors import ApiError, ErrorOut
-from .operators import auth_limit, protect_unsafe_methods
+from .operators import auth_limit, protect_unsafe_methods, signed_in_operator
 
 tag = Tag(name="operators", description="Review queue and decisions, for signed-in operators (session or basic auth)")
 # Any call may meet a missing sign-in (401), a missing CSRF token (400) or, after failed sign-ins, the limit (429).
@@ -31,7 +31,7 @@ SECURITY_SCHEMES = {"operator_basic": {"type": "http", "scheme": "basic"},
 
 @review_api.before_request
 def _require_operator():
-    if not current_user.is_authenticated:
+    if not signed_in_operator().is_authenticated:
         raise ApiError(401, "operator_login_required", "sign in as an operator (session cookie or HTTP basic auth); "
                        "intake API keys cannot call this", [{"field": "Authorization", "problem": "no operator"}])
     protect_unsafe_methods()

@@ -18,6 +18,7 @@ from .auth import install_api_keys
 from .config import load_config
 from .db import make_engine, make_sessionmaker, upgrade
 from .errors import ErrorOut, install_error_handlers
+from .inputs import install_input_guard
 from .metrics import install_metrics, set_model_version
 from .models_store import ModelHolder
 from .operators import csrf, limiter, login_manager, pages
@@ -53,6 +54,7 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
 
     install_error_handlers(app)
     install_api_keys(app, config["LAKSA_API_KEYS"])
+    install_input_guard(app)
     install_metrics(app)
     app.register_api(api)
     app.extensions["laksa_registry"] = load_registry(config["LAKSA_REGISTRY_DIR"])

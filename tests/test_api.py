@@ -96,6 +96,12 @@ def test_wrong_or_missing_key_is_401(client, headers, error):
     ({"text": "ok", "metadata": "x"}, 422, "metadata"),
     ({"text": "ok", "extra": 1}, 422, "extra"),
     ({"text": "x" * 10_001}, 422, "text"),
+    # Values a database cannot hold (PostgreSQL: NUL, NaN; both: lone surrogates): once a 503 "retry later"
+    # on PostgreSQL that no retry could cure, or a 500.
+    ({"text": "lampu\x00 mati"}, 422, "text"),
+    ({"text": "lampu mati \ud800"}, 422, "text"),
+    ({"text": "ok", "external_id": "a\x00"}, 422, "external_id"),
+    ({"text": "ok", "metadata": {"kanal": {"skor": float("nan")}}}, 422, "metadata.kanal.skor"),
 ])
 def test_invalid_bodies_name_the_field(app, client, body, status, field):
     response = client.post("/predict", json=body, headers=KEY)
@@ -167,3 +173,21 @@ def test_stored_api_keys_work_and_count(app, client):
     key = create_api_key(app.extensions["laksa_sessions"], "call-centre")
     assert client.post("/predict", json={"text": "lampu mati"}, headers={"X-API-Key": key}).status_code == 200
     assert stored(app)[0].api_key == "call-centre"
+
+
+def test_a_database_outage_is_a_503_and_metrics_stay_up(trained_model_dir):
+    from classifier.serve import create_app
+
+    app = create_app({"LAKSA_MODEL_DIR": str(trained_model_dir), "LAKSA_MIGRATE": "0", "LAKSA_API_KEYS": API_KEY,
+                      "LAKSA_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/laksa"})  # nothing listens
+    client = app.test_client()
+    answers = {"env key": client.post("/predict", json={"text": "lampu mati"}, headers=KEY),
+               "stored key": client.post("/predict", json={"text": "lampu mati"}, headers={"X-API-Key": "other"}),
+               "drift": client.get("/drift"), "ready": client.get("/ready"),
+               "review queue": client.get("/review", headers={"Authorization": "Basic YnVkaTpzYWxhaA=="})}
+    assert {name: answer.status_code for name, answer in answers.items()} == dict.fromkeys(answers, 503)
+    assert answers["stored key"].json["error"] == answers["review queue"].json["error"] == "database_unavailable"
+    operator = client.get("/operator/", headers={"Authorization": "Basic YnVkaTpzYWxhaA=="})
+    assert operator.status_code == 503 and "Basis data" in operator.get_data(as_text=True)
+    metrics = client.get("/metrics")  # Prometheus sees the outage in the request counts
+    assert metrics.status_code == 200 and 'status="503"' in metrics.get_data(as_text=True)

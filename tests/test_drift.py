@@ -3,10 +3,11 @@ from datetime import timedelta
 
 from classifier.db import OverrideRecord, PredictionRecord, new_id, utcnow
 from classifier.drift import total_variation, weekly
+from classifier.review import WIB
 
 
-def add_predictions(app, opd, n, needs_review=False, overridden=0, days_ago=0):
-    created = utcnow() - timedelta(days=days_ago)
+def add_predictions(app, opd, n, needs_review=False, overridden=0, days_ago=0, created=None):
+    created = created or utcnow() - timedelta(days=days_ago)
     with app.extensions["laksa_sessions"].begin() as session:
         for i in range(n):
             record = PredictionRecord(id=new_id(), created_at=created, api_key="test", text="x", category="c",
@@ -38,3 +39,13 @@ def test_weekly_flags_drift_review_share_and_override_rate(app, client):
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'laksa_week_override_rate{opd="DAMKAR"} 0.6667' in metrics
     assert "laksa_week_flags 3.0" in metrics and "laksa_week_review_share 1.0" in metrics
+
+
+def test_a_week_is_a_tangerang_week_and_the_limits_are_the_services(app, client):
+    now = utcnow().astimezone(WIB)
+    monday_2am = (now - timedelta(days=now.weekday() + 7)).replace(hour=2, minute=0, second=0, microsecond=0)
+    add_predictions(app, "DAMKAR", 30, created=monday_2am)  # still Sunday, the week before, in UTC
+    app.config["LAKSA_DRIFT_MAX"] = 1.0  # as create_app({...}) would set it
+    answer = client.get("/drift").json
+    assert [week["week"] for week in answer["weeks"]] == [monday_2am.strftime("%G-W%V")]
+    assert answer["limits"]["LAKSA_DRIFT_MAX"] == 1.0 and not any("drifted" in f for f in answer["weeks"][0]["flags"])

@@ -97,6 +97,15 @@ def test_a_bad_override_is_a_422_naming_the_field_and_stores_nothing(app, client
     assert count_decisions(app) == 0
 
 
+@pytest.mark.parametrize("path, field", [
+    ("/review?opd=D%00", "opd"), ("/predictions/ab%00cd", "path"),  # NUL: once a 500 on PostgreSQL
+    ("/review?to=9999-12-31", "to"), ("/review?from=0001-01-01", "from"),  # past the calendar: once a 500
+])
+def test_unstorable_values_and_dates_past_the_calendar_are_a_422(app, client, path, field):
+    answer = client.get(path, headers=add_operator(app, "budi"))
+    assert answer.status_code == 422 and answer.json["fields"][0]["field"] == field
+
+
 def test_deciding_on_an_unknown_prediction_is_a_404(app, client):
     auth = add_operator(app, "budi")
     for action, body in (("override", {"opd": "DLH", "reason": "x"}), ("confirm", {})):

@@ -105,6 +105,16 @@ def test_a_page_number_past_the_end_still_shows_the_queue_page(app, client):
     assert answer.status_code == 200 and "budi" in answer.get_data(as_text=True)
 
 
+def test_odd_page_numbers_and_dates_get_a_page_not_a_500(app, client):
+    add_operator(app, "budi")
+    sign_in(client)
+    assert client.get("/operator/?page=%C2%B2").status_code == 200  # "²".isdigit(), but int("²") fails
+    for query, message in (("to=9999-12-31", "Tanggal tidak valid"), ("from=0001-01-01", "Tanggal tidak valid"),
+                           ("from=2000-01-01", "terlalu panjang")):  # one chart entry a day since 2000
+        answer = client.get(f"/operator/dashboard?{query}")
+        assert answer.status_code == 422 and message in answer.get_data(as_text=True)
+
+
 def test_citizen_text_is_escaped_on_every_page(app, client):
     add_operator(app, "budi")
     routed = client.post("/predict/batch", json={"items": [{"text": t} for t in HOSTILE]},
@@ -198,7 +208,7 @@ def test_the_dashboard_counts_and_draws(app, client):
         assert chart.status_code == 200 and chart.mimetype == "image/svg+xml" and b"<svg" in chart.data
     opd_chart = client.get(html.unescape(charts[1])).get_data(as_text=True)
     assert "Dinas Lingkungan Hidup" in opd_chart  # effective labels: DLH now leads
-    wide = client.get("/operator/dashboard?from=2000-01-01").get_data(as_text=True)
+    wide = client.get(f"/operator/dashboard?from={(now - timedelta(days=60)).date()}").get_data(as_text=True)
     assert "<small>Keluhan masuk</small><strong>5</strong>" in wide
     assert client.get("/operator/dashboard/bocor.svg").status_code == 404
     assert client.get("/operator/dashboard?from=besok").status_code == 422

@@ -1,0 +1,58 @@
+"""Values that one of the databases cannot store are refused at the door, with a 422 naming the field.
+
+PostgreSQL's text cannot hold the NUL character and its JSON refuses NaN and Infinity (which
+Flask's JSON parser accepts); neither database nor UTF-8 can hold a lone surrogate (JSON's
+"\\ud800"). Let through, they failed only at the insert: a 500, or on /predict a 503 telling the
+intake system to retry a complaint that could never be stored, while SQLite stored some of them.
+"""
+from __future__ import annotations
+
+import math
+
+from flask import Flask, request
+
+from .errors import ApiError
+
+
+def problem(value) -> str | None:
+    """Why a single value cannot be stored, or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "must not contain the NUL character (\\u0000)"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "must be valid Unicode (it holds a lone surrogate)"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number (not NaN or Infinity)"
+    return None
+
+
+def unstorable(value, field: str) -> list[dict]:
+    """The {"field", "problem"} of every unstorable value in a JSON document, keys included."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            inner = f"{field}.{key}" if field else key
+            if reason := problem(key):
+                found.append({"field": inner, "problem": f"its name {reason}"})
+            found += unstorable(item, inner)
+        return found
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in unstorable(item, f"{field}.{i}")]
+    reason = problem(value)
+    return [{"field": field or "body", "problem": reason}] if reason else []
+
+
+def install_input_guard(app: Flask) -> None:
+    @app.before_request
+    def _refuse_unstorable_values():
+        fields = unstorable(request.path, "path")
+        for source in (request.args, request.form):
+            fields += [found for name, value in source.items(multi=True) for found in unstorable(value, name)]
+        if request.is_json:
+            fields += unstorable(request.get_json(silent=True), "")
+        if fields:
+            raise ApiError(422, "unstorable_value", "; ".join(f"{f['field']}: {f['problem']}" for f in fields),
+                           fields)
