@@ -19,17 +19,11 @@ os.makedirs(_metrics_dir, exist_ok=True)
 
 def when_ready(server):
     """The master loaded the app (preload_app) but serves nothing: the model version it set at start-up
-    is not for /metrics, which would show it long after the workers switched to another."""
+    is not for /metrics, which would show it long after the workers switched to another (each worker
+    reports its own, see classifier.metrics)."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(os.getpid())
-
-
-def post_fork(server, worker):
-    """Each worker reports the model version it serves (its own file, since it is its own process)."""
-    from classifier.metrics import set_model_version
-
-    set_model_version(server.app.wsgi().extensions["laksa_models"].current().version)
 
 
 def child_exit(server, worker):

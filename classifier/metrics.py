@@ -33,13 +33,23 @@ def record_predictions(predictions) -> None:
 def set_model_version(version: str) -> None:
     """Mark `version` as this process's served model (1) and the ones it served before as no longer
     served (0): in multiprocess mode a gauge cannot be cleared, and `clear()` left them at 1."""
-    for earlier in _VERSIONS_SEEN - {version}:
+    for earlier in set(_SERVED) - {version}:
         MODEL.labels(earlier).set(0)
     MODEL.labels(version).set(1)
-    _VERSIONS_SEEN.add(version)
+    _SERVED[:] = [v for v in _SERVED if v != version] + [version]
 
 
-_VERSIONS_SEEN: set[str] = set()
+_SERVED: list[str] = []  # the versions this process has served, the current one last
+
+
+def _report_model_version_after_fork() -> None:
+    """A forked process (a gunicorn worker of a preloaded app) writes metrics files of its own:
+    it reports the model it inherited, which otherwise only the master had written."""
+    if _SERVED:
+        set_model_version(_SERVED[-1])
+
+
+os.register_at_fork(after_in_child=_report_model_version_after_fork)
 
 
 def install_metrics(app: Flask) -> None:
