@@ -43,12 +43,16 @@ def fit_isotonic(confidence: np.ndarray, correct: np.ndarray, n_classes: int):
     """Maps a head's top probability to the observed chance that the top label is right.
 
     Never below 1/n_classes: the most likely of n labels is at least as likely as the others, even
-    where the validation data's least confident rows happened to be all wrong.
+    where the validation data's least confident rows happened to be all wrong. Anchored there too
+    (one pseudo-row: a top probability of 1/n, no better than a guess, is right 1/n of the time),
+    so that below the least confident validation row the map falls towards a guess instead of
+    staying flat: a validation set without errors made every text, gibberish too, certain.
     """
     from sklearn.isotonic import IsotonicRegression
 
-    return IsotonicRegression(y_min=1.0 / max(n_classes, 1), y_max=1.0, out_of_bounds="clip").fit(
-        confidence, correct.astype(float))
+    guess = 1.0 / max(n_classes, 1)
+    return IsotonicRegression(y_min=guess, y_max=1.0, out_of_bounds="clip").fit(
+        np.append(confidence, guess), np.append(correct.astype(float), guess))
 
 
 def recalibrate(probs: np.ndarray, calibrator) -> np.ndarray:

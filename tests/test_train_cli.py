@@ -236,3 +236,13 @@ def test_vague_texts_get_a_low_but_meaningful_confidence(trained_model):
     assert vague.needs_review and 1 / n_opds <= vague.opd.confidence < 0.9
     assert all(a["confidence"] <= vague.opd.confidence for a in vague.opd.alternatives)
     assert vague.opd.alternatives[0]["confidence"] > 0.001  # the alternatives still tell operators something
+
+
+def test_calibration_below_the_validated_confidences_falls_towards_a_guess():
+    from classifier.calibration import fit_isotonic
+
+    # Validation without errors, all of it confident: below its least confident row the map stayed
+    # at certainty, so any text the model was unsure of came out certain and auto-routed.
+    calibrator = fit_isotonic(np.array([0.9, 0.95, 0.99]), np.array([True, True, True]), n_classes=20)
+    guess, unsure, sure = calibrator.predict([0.05, 0.5, 0.95])
+    assert guess == pytest.approx(0.05) and unsure < 0.6 and sure == 1.0
