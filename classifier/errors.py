@@ -49,7 +49,6 @@ class ErrorOut(BaseModel):
 
 # The database is down, locked too long or out of connections: the client may retry, so a 503.
 DATABASE_UNREACHABLE = (OperationalError, TimeoutError)
-DATABASE_DOWN = ApiError(503, "database_unavailable", "the database cannot be reached; retry later")
 
 
 def install_error_handlers(app) -> None:
@@ -73,7 +72,8 @@ def install_error_handlers(app) -> None:
 
     def _database_unreachable(error: Exception):
         app.logger.warning("database unreachable: %s", error)
-        return jsonify(DATABASE_DOWN.body()), DATABASE_DOWN.status, {"Retry-After": "5"}
+        body = {"error": "database_unavailable", "message": "the database cannot be reached; retry later"}
+        return jsonify(body), 503, {"Retry-After": "5"}
 
     for kind in DATABASE_UNREACHABLE:
         app.register_error_handler(kind, _database_unreachable)

@@ -197,12 +197,14 @@ def _globals():
 
 
 # Indonesian wording of the API's refusals, by error code or field.
-MESSAGES = {"prediction_not_found": "Keluhan tidak ditemukan.", "no_change":
-            "Koreksi harus mengubah OPD atau kategori; pakai tombol Konfirmasi bila rute sudah benar.",
-            "invalid_date": "Tanggal tidak valid (format TTTT-BB-HH).",
-            "invalid_credentials": "Nama pengguna atau kata sandi salah.",
-            "range_too_long": "Rentang tanggal dasbor terlalu panjang (paling lama tiga tahun).", "already_claimed": "Keluhan ini sedang "
-            "ditangani operator lain."}
+MESSAGES = {
+    "prediction_not_found": "Keluhan tidak ditemukan.",
+    "no_change": "Koreksi harus mengubah OPD atau kategori; pakai tombol Konfirmasi bila rute sudah benar.",
+    "invalid_date": "Tanggal tidak valid (format TTTT-BB-HH).",
+    "range_too_long": "Rentang tanggal dasbor terlalu panjang (paling lama tiga tahun).",
+    "invalid_credentials": "Nama pengguna atau kata sandi salah.",
+    "already_claimed": "Keluhan ini sedang ditangani operator lain.",
+}
 FIELD_MESSAGES = {"reason": "Alasan wajib diisi untuk koreksi (maks. 2000 karakter).",
                   "category": "Pilih kategori yang terdaftar, atau ubah OPD.", "opd": "Pilih OPD yang terdaftar.",
                   "username": "Nama pengguna 1-100 karakter tanpa spasi, dan belum dipakai.",
