@@ -20,7 +20,7 @@ from .drift import limits as drift_limits
 from .drift import served_weeks
 from .errors import ApiError, ErrorOut
 from .metrics import record_predictions
-from .text import mask_personal
+from .text import mask_personal, mask_personal_values
 
 intake = Tag(name="intake", description="Routing of new complaints, for intake systems (X-API-Key)")
 ops = Tag(name="operations", description="Health, readiness and model metadata")
@@ -195,7 +195,7 @@ def _record(complaint: Complaint, prediction, version: str) -> dict:
     return dict(
         id=new_id(), created_at=utcnow(), api_key=g.api_key_name, external_id=complaint.external_id,
         retry_key=retry_key(g.api_key_name, complaint.external_id),
-        text=mask_personal(complaint.text), request_metadata=complaint.metadata,
+        text=mask_personal(complaint.text), request_metadata=mask_personal_values(complaint.metadata),
         category=prediction.category.label, category_confidence=prediction.category.confidence,
         opd=prediction.opd.label, opd_confidence=prediction.opd.confidence,
         opd_margin=prediction.opd.confidence - (opd_alternatives[0]["confidence"] if opd_alternatives else 0.0),

@@ -204,6 +204,8 @@ MESSAGES = {
     "range_too_long": "Rentang tanggal dasbor terlalu panjang (paling lama tiga tahun).",
     "invalid_credentials": "Nama pengguna atau kata sandi salah.",
     "already_claimed": "Keluhan ini sedang ditangani operator lain.",
+    "label_changed": "Operator lain baru saja mengubah rute keluhan ini. Periksa rute dan riwayat terbaru, "
+                     "lalu putuskan lagi.",
 }
 FIELD_MESSAGES = {"reason": "Alasan wajib diisi untuk koreksi (maks. 2000 karakter).",
                   "category": "Pilih kategori yang terdaftar, atau ubah OPD.", "opd": "Pilih OPD yang terdaftar.",
@@ -331,11 +333,11 @@ def decide(prediction_id: str):
     try:
         review.decide(_db(), _registry(), prediction_id, current_user.username, action,
                       category=form.get("category") or None, opd=form.get("opd") or None,
-                      reason=form.get("reason", ""))
+                      reason=form.get("reason", ""), seen=(form.get("seen_category"), form.get("seen_opd")))
     except ApiError as error:
-        if error.status != 422:
+        if error.status not in (409, 422):
             raise
-        return complaint(prediction_id, errors=_indonesian(error), form=form, status=422)
+        return complaint(prediction_id, errors=_indonesian(error), form=form, status=error.status)
     flash("Rute dikonfirmasi." if action == "confirm" else "Koreksi tersimpan.", "success")
     return redirect(url_for("operators.queue"))
 

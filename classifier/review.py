@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .db import OverrideRecord, PredictionRecord, ReviewClaim, utcnow
 from .errors import ApiError
 from .registry import Registry
+from .text import mask_personal
 
 WIB = timezone(timedelta(hours=7), "WIB")  # Kota Tangerang's time: dates in filters and pages are WIB days
 ACTIONS = ("confirm", "override")
@@ -102,8 +103,14 @@ def _check_decision(registry: Registry, action: str, category: str | None, opd: 
 
 
 def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, operator: str, action: str,
-           category: str | None = None, opd: str | None = None, reason: str = "") -> OverrideRecord:
-    """Record a confirmation or an override and return it. Unknown prediction: 404; bad values: 422."""
+           category: str | None = None, opd: str | None = None, reason: str = "",
+           seen: tuple[str | None, str | None] = (None, None)) -> OverrideRecord:
+    """Record a confirmation or an override and return it. Unknown prediction: 404; bad values: 422.
+
+    `seen` is the (category, opd) the operator decided on, where known: if another decision changed
+    it since, 409, rather than confirming a label the operator never saw or silently undoing the
+    other correction. The reason is masked like the complaint: operators paste phone numbers too.
+    """
     _check_decision(registry, action, category, opd, reason)
     with sessions.begin() as session:
         # A no-op UPDATE first takes the prediction's row lock (PostgreSQL) or the write lock (SQLite) before
@@ -112,6 +119,12 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
                         .values(needs_review=PredictionRecord.needs_review))
         prediction = get_prediction(session, prediction_id)
         previous_category, previous_opd = effective_label(session, prediction)
+        changed = [f"seen_{name}" for name, shown, now in zip(("category", "opd"), seen, (previous_category, previous_opd))
+                   if shown is not None and shown != now]
+        if changed:
+            raise ApiError(409, "label_changed", f"another decision changed the label since it was shown: it is now "
+                           f"{previous_category} / {previous_opd}", [{"field": field, "problem": "no longer the "
+                           "current label"} for field in changed])
         new_category, new_opd = (category or previous_category, opd or previous_opd) if action == "override" \
             else (previous_category, previous_opd)
         if action == "override" and (new_category, new_opd) == (previous_category, previous_opd):
@@ -119,7 +132,7 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
                            [{"field": "category" if category else "opd", "problem": "equals the current label"}])
         record = OverrideRecord(prediction_id=prediction.id, created_at=utcnow(), operator=operator, action=action,
                                 category=new_category, opd=new_opd, previous_category=previous_category,
-                                previous_opd=previous_opd, reason=reason.strip())
+                                previous_opd=previous_opd, reason=mask_personal(reason).strip())
         session.add(record)
     return record
 

@@ -57,18 +57,22 @@ class PredictionPath(BaseModel):
     prediction_id: str = Field(max_length=64)
 
 
-class OverrideIn(BaseModel):
+class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    operator: str | None = Field(None, description="Must be the signed-in operator when given")
+    seen_category: str | None = Field(None, description="The category shown when the operator decided: if another "
+                                      "decision changed it since, 409 label_changed and nothing is recorded")
+    seen_opd: str | None = Field(None, description="The OPD shown when the operator decided (as seen_category)")
+
+
+class OverrideIn(DecisionIn):
     category: str | None = Field(None, description="New category code (registry); keeps the current one if absent")
     opd: str | None = Field(None, description="New OPD code (registry); keeps the current one if absent")
     reason: str = Field(min_length=1, max_length=review.MAX_REASON_CHARS, description="Why the route was wrong")
-    operator: str | None = Field(None, description="Must be the signed-in operator when given")
 
 
-class ConfirmIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConfirmIn(DecisionIn):
     reason: str = Field("", max_length=review.MAX_REASON_CHARS)
-    operator: str | None = None
 
 
 class Paging(BaseModel):
@@ -186,19 +190,20 @@ def _decide(prediction_id: str, action: str, body) -> tuple[dict, int]:
     sessions = current_app.extensions["laksa_sessions"]
     record = review.decide(sessions, current_app.extensions["laksa_registry"], prediction_id,
                            _operator_named(body.operator), action, category=getattr(body, "category", None),
-                           opd=getattr(body, "opd", None), reason=body.reason)
+                           opd=getattr(body, "opd", None), reason=body.reason,
+                           seen=(body.seen_category, body.seen_opd))
     with sessions() as db:
         return review.decision_row(record, review.get_prediction(db, prediction_id)), 201
 
 
 @review_api.post("/predictions/<prediction_id>/override", summary="Correct the category and/or OPD of a prediction",
-                 responses={201: DecisionOut, 404: ErrorOut})
+                 responses={201: DecisionOut, 404: ErrorOut, 409: ErrorOut})
 def override(path: PredictionPath, body: OverrideIn):
     return _decide(path.prediction_id, "override", body)
 
 
 @review_api.post("/predictions/<prediction_id>/confirm", summary="Accept the current route of a prediction",
-                 responses={201: DecisionOut, 404: ErrorOut})
+                 responses={201: DecisionOut, 404: ErrorOut, 409: ErrorOut})
 def confirm(path: PredictionPath, body: ConfirmIn):
     return _decide(path.prediction_id, "confirm", body)
 

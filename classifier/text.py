@@ -20,13 +20,18 @@ URL_TOKEN, EMAIL_TOKEN, PHONE_TOKEN, NIK_TOKEN, NUMBER_TOKEN = "xurlx", "xemailx
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|id|co\.id|go\.id|net|org)(?:/\S*)?\b", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# +62 / 62 / 0 followed by 8, then 7-11 more digits, with optional separators.
-_PHONE = re.compile(r"(?<!\d)(?:\+?62|0)[\s.-]?8\d{1,3}(?:[\s.-]?\d{2,4}){2,4}(?!\d)")
-_NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# Mobiles: +62 / 62 / 0, then 8 and 8-12 more digits. Landlines: 0 or +62, an area code of 1-3 digits
+# (021, 0274; sometimes in brackets), then 6-8 digits. Any of them with spaces, dots or dashes.
+_PHONE = re.compile(r"(?<!\d)(?:(?:\+?62|0)[\s.-]?\(?8\d{1,3}\)?(?:[\s.-]?\d{2,4}){2,4}"
+                    r"|(?:\(?0|\+?62[\s.-]?\(?)[2-79]\d{0,2}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4})(?!\d)")
+# NIK and KK: 16 digits, often written in groups (3671 0123 4567 0001, 3671.0123...).
+_NIK = re.compile(r"(?<!\d)\d(?:[\s.-]?\d){15}(?![\s.-]?\d)")
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
+# A bank account after its word, whatever its grouping: "rek BNI 0123 4567 89".
+_ACCOUNT = re.compile(r"(\b(?:no\.?\s*)?rek(?:ening)?\b\.?[^\d\n]{0,20})\d(?:[\s.-]?\d){5,}", re.IGNORECASE)
 # Cheap tests that let most texts skip the costlier patterns above.
 _MAYBE_URL = re.compile(r"://|www\.|\.(?:com|id|net|org)\b", re.IGNORECASE)
-_SIX_DIGITS = re.compile(r"\d{6}")
+_SIX_DIGITS = re.compile(r"\d(?:[\s.()-]{0,2}\d){5}")  # six digits, grouped or not
 # Masks already applied by an upstream export, such as "[TELP]" or "[NIK]".
 _PRE_MASKED = {"[email]": EMAIL_TOKEN, "[telp]": PHONE_TOKEN, "[nik]": NIK_TOKEN, "[nomor]": NUMBER_TOKEN,
                "[url]": URL_TOKEN}
@@ -74,11 +79,25 @@ def mask_personal(text: str) -> str:
         text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)  # before URLs: "warga@gmail.com" holds a domain
     if _MAYBE_URL.search(text):
         text = _URL.sub(f" {URL_TOKEN} ", text)
-    text = _PHONE.sub(f" {PHONE_TOKEN} ", text)
     if _SIX_DIGITS.search(text):
-        text = _NIK.sub(f" {NIK_TOKEN} ", text)
+        text = _NIK.sub(f" {NIK_TOKEN} ", text)  # first: a grouped NIK can look like a phone number
+        text = _PHONE.sub(f" {PHONE_TOKEN} ", text)
+        text = _ACCOUNT.sub(rf"\1 {NUMBER_TOKEN} ", text)
         text = _LONG_NUMBER.sub(f" {NUMBER_TOKEN} ", text)
     return text
+
+
+def mask_personal_values(value):
+    """`mask_personal` on every string and whole number of a JSON value (keys kept): the metadata an
+    intake system stores beside a complaint can hold the citizen's phone number or NIK too."""
+    if isinstance(value, dict):
+        return {key: mask_personal_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_personal_values(item) for item in value]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        masked = mask_personal(str(value)).strip()
+        return value if masked == str(value).strip() else masked
+    return value
 
 
 class TextNormalizer:

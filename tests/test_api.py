@@ -16,8 +16,10 @@ def stored(app):
 
 
 def test_predict_answers_the_contract_and_stores_the_prediction(app, client):
-    response = client.post("/predict", json={"text": "Ada ular sanca masuk rumah, hub 0812-3456-7890",
-                                             "external_id": "laksa-77", "metadata": {"channel": "app"}}, headers=KEY)
+    response = client.post("/predict", json={"text": "Ada ular sanca masuk rumah, hub 0812-3456-7890, NIK 3671 "
+                                             "0123 4567 0001", "external_id": "laksa-77",
+                                             "metadata": {"channel": "app", "pelapor": {"hp": "(021) 5555-1234"}}},
+                           headers=KEY)
     assert response.status_code == 200, response.json
     body = response.json
     assert set(body) >= {"prediction_id", "category", "opd", "needs_review", "reasons", "model_version"}
@@ -25,9 +27,11 @@ def test_predict_answers_the_contract_and_stores_the_prediction(app, client):
     assert len(body["opd"]["alternatives"]) == 3 and 0 < body["category"]["confidence"] <= 1
     [record] = stored(app)
     assert record.id == body["prediction_id"] and record.external_id == "laksa-77"
-    assert "0812" not in record.text and "xtelpx" in record.text  # stored masked
+    assert "0812" not in record.text and "3671" not in record.text  # stored masked, metadata too
+    assert "xtelpx" in record.text and "xnikx" in record.text
     assert record.opd == "DAMKAR" and record.model_version == body["model_version"]
-    assert record.request_metadata == {"channel": "app"} and record.api_key.startswith("env:")
+    assert record.request_metadata == {"channel": "app", "pelapor": {"hp": "xtelpx"}}
+    assert record.api_key.startswith("env:")
 
 
 def test_batch_routes_and_stores_each_item(app, client):

@@ -78,6 +78,25 @@ def test_an_override_is_appended_and_the_latest_decision_is_the_effective_label(
     assert count_decisions(app) == 3
 
 
+def test_a_decision_on_a_label_that_changed_since_it_was_shown_is_a_409(app, client):
+    # Ani and Budi opened the same complaint (DISHUB); Budi moved it to DLH first.
+    ani, budi = add_operator(app, "ani"), add_operator(app, "budi")
+    prediction_id = add_prediction(app, opd="DISHUB")
+    shown = client.get(f"/predictions/{prediction_id}", headers=ani).json["effective"]
+    assert client.post(f"/predictions/{prediction_id}/override", json={"opd": "DLH", "reason": "sampah"},
+                       headers=budi).status_code == 201
+    seen = {"seen_category": shown["category"], "seen_opd": shown["opd"]}
+    for action, body in (("confirm", {}), ("override", {"opd": "DPUPR", "reason": "jalan"})):
+        answer = client.post(f"/predictions/{prediction_id}/{action}", json={**body, **seen}, headers=ani)
+        assert answer.status_code == 409 and answer.json["error"] == "label_changed"
+        assert answer.json["fields"] == [{"field": "seen_opd", "problem": "no longer the current label"}]
+    assert count_decisions(app) == 1
+    now = client.post(f"/predictions/{prediction_id}/confirm", json={"seen_opd": "DLH", "reason": "cek 0812 3456 7890"},
+                      headers=ani)
+    assert now.status_code == 201 and now.json["opd"] == "DLH"
+    assert "0812" not in now.json["reason"] and "xtelpx" in now.json["reason"]  # reasons are masked like texts
+
+
 @pytest.mark.parametrize("body, field", [
     ({"reason": "tidak ada nilai baru"}, "category"),
     ({"opd": "DINAS_KHAYALAN", "reason": "x"}, "opd"),

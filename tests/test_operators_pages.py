@@ -187,6 +187,22 @@ def test_a_page_confirm_and_a_claim_conflict(app, client):
     assert missing.status_code == 404 and "Keluhan tidak ditemukan" in missing.get_data(as_text=True)
 
 
+def test_a_page_decision_on_a_label_another_operator_changed_is_refused(app, client):
+    add_operator(app, "budi")
+    ani = add_operator(app, "ani")
+    prediction_id = add_prediction(app, opd="DISHUB")
+    sign_in(client)
+    page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
+    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    assert seen["seen_opd"] == "DISHUB"
+    assert app.test_client().post(f"/predictions/{prediction_id}/override", json={"opd": "DLH", "reason": "sampah"},
+                                  headers=ani).status_code == 201  # Ani, meanwhile, from her own script
+    answer = client.post(f"/operator/complaints/{prediction_id}/decide",
+                         data={"csrf_token": token(client), "action": "confirm", "reason": "", **seen})
+    assert answer.status_code == 409 and "Operator lain baru saja mengubah" in answer.get_data(as_text=True)
+    assert 'name="seen_opd" value="DLH"' in answer.get_data(as_text=True)  # the page shows the new label
+
+
 def test_the_dashboard_counts_and_draws(app, client):
     auth = add_operator(app, "budi")
     now = utcnow()
