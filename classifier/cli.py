@@ -28,9 +28,14 @@ def load_registry_option(args: argparse.Namespace) -> Registry | None:
     return None if args.no_registry else load_registry(args.registry)
 
 
-def fail(error: DataError | Exception, code: int = 2) -> int:
+def fail(error: DataError | Exception | str, code: int = 2) -> int:
     print(f"error: {error}", file=sys.stderr)
     return code
+
+
+def reason(error: Exception) -> str:
+    """The first line of what went wrong underneath (a database driver's message, not SQLAlchemy's wrapping)."""
+    return (str(getattr(error, "orig", None) or error).splitlines() or [type(error).__name__])[0]
 
 
 def _cell(value) -> str:

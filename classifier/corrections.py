@@ -6,6 +6,7 @@ also appears in older labelled data, de-duplication keeps the operator's label.
 """
 from __future__ import annotations
 
+import csv
 import sys
 
 import pandas as pd
@@ -43,5 +44,6 @@ def load_corrections(database_url: str, registry: Registry | None = None) -> pd.
 def export_corrections(database_url: str, out) -> int:
     frame = load_corrections(database_url)
     frame["created_at"] = frame["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    frame[["id", "text", "category", "opd", "created_at"]].to_csv(out, index=False)
+    # Every text quoted: a citizen's text may hold a bare carriage return, which unquoted breaks the row.
+    frame[["id", "text", "category", "opd", "created_at"]].to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
     return len(frame)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .errors import DataError
 from .registry import Registry
+from .text import mask_personal
 
 COLUMNS = ("id", "text", "category", "opd", "created_at")
 LABELS = ("category", "opd")
@@ -49,10 +50,14 @@ def _check_field_counts(text: str, path: Path) -> None:
     """Refuse a row with more or fewer fields than the header: pandas pads a short row with empty
     values, and reads a comma at the end of every row as an index column that shifts the others."""
     records = (fields for fields in csv.reader(io.StringIO(text)) if fields)  # blank lines are not rows
-    header = next(records, [])
-    for row, fields in enumerate(records, start=2):
-        if len(fields) != len(header):
-            raise DataError(f"{len(fields)} fields where the header has {len(header)}", file=str(path), row=row)
+    header, row = next(records, []), 1
+    try:
+        for row, fields in enumerate(records, start=2):
+            if len(fields) != len(header):
+                raise DataError(f"{len(fields)} fields where the header has {len(header)}", file=str(path), row=row)
+    except csv.Error as error:  # e.g. a line break inside a field that is not quoted
+        raise DataError(f"not a readable CSV ({error}); quote fields that hold line breaks", file=str(path),
+                        row=row + 1) from None
 
 
 def load_labelled(path: Path | str, columns: dict[str, str] | None = None, registry: Registry | None = None,
@@ -116,8 +121,10 @@ def drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
     Later labels win, so a correction made by an operator replaces an older label for the same text;
     a label the latest row lacks (an OPD-only row has no category) is the latest one an older row gave.
+    Texts are compared masked, as the service stores them: a correction of a letter that holds a phone
+    number is the same text as the labelled row it came from.
     """
-    key = frame["text"].str.lower().str.split().str.join(" ")
+    key = frame["text"].map(mask_personal).str.lower().str.split().str.join(" ")
     order = frame.assign(_key=key, _pos=np.arange(len(frame))).sort_values(["created_at", "_pos"], na_position="first")
     for label in LABELS:
         given = order[label].mask(order[label] == UNLABELLED)

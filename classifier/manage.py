@@ -15,12 +15,15 @@ import getpass
 import os
 import sys
 
+from alembic.util.exc import CommandError as AlembicError
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .accounts import ROLES, AccountError, create_operator
+from .cli import fail, reason
 from .config import load_config
 from .corrections import export_corrections
-from .db import ApiKey, create_api_key, make_engine, make_sessionmaker, upgrade, utcnow
+from .db import ApiKey, create_api_key, make_engine, make_sessionmaker, prepare, utcnow
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,22 +38,36 @@ def main(argv: list[str] | None = None) -> int:
     operator.add_argument("username")
     operator.add_argument("--role", choices=ROLES, default="operator")
     args = parser.parse_args(argv)
-    url = load_config()["LAKSA_DATABASE_URL"]
-    upgrade(url)
+    try:
+        return _run(args)
+    except (SQLAlchemyError, AlembicError, OSError, ValueError, EOFError) as error:
+        return fail(f"{args.command}: {reason(error)}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config()
+    url = config["LAKSA_DATABASE_URL"]
+    # Like the service: where a deploy step runs db-upgrade once (LAKSA_MIGRATE=0), nothing else migrates.
+    prepare(url, migrate=args.command == "db-upgrade" or config["LAKSA_MIGRATE"] == "1")
     sessions = make_sessionmaker(make_engine(url))
     if args.command == "export-corrections":
         print(f"{export_corrections(url, args.out)} corrections written to {args.out}")
     elif args.command == "create-operator":
         return _create_operator(sessions, args.username, args.role)
     elif args.command == "create-api-key":
-        print(create_api_key(sessions, args.name))
+        if not args.name.strip():
+            return fail("create-api-key: a key needs a name (it is what the stored predictions record)")
+        try:
+            print(create_api_key(sessions, args.name.strip()))
+        except IntegrityError:
+            return fail(f"create-api-key: a key named {args.name.strip()!r} exists already (revoked keys keep "
+                        "their names)")
     elif args.command == "revoke-api-key":
         with sessions.begin() as session:
             revoked = session.execute(update(ApiKey).where(ApiKey.name == args.name, ApiKey.revoked_at.is_(None))
                                       .values(revoked_at=utcnow())).rowcount
         if not revoked:
-            print(f"error: no active key named {args.name!r}", file=sys.stderr)
-            return 2
+            return fail(f"no active key named {args.name!r}")
     return 0
 
 
@@ -59,13 +76,11 @@ def _create_operator(sessions, username: str, role: str) -> int:
     if password is None:
         password = getpass.getpass(f"password for {username}: ")
         if getpass.getpass("again: ") != password:
-            print("error: the passwords differ", file=sys.stderr)
-            return 2
+            return fail("the passwords differ")
     try:
         create_operator(sessions, username, password, role)
     except AccountError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return fail(error)
     print(f"created {role} {username}")
     return 0
 

@@ -9,14 +9,13 @@ Run it with `gunicorn -c gunicorn.conf.py 'classifier.serve:create_app()'`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from flask_openapi3 import Info, OpenAPI
 
 from .api import api
 from .auth import install_api_keys
 from .config import load_config
-from .db import make_engine, make_sessionmaker, upgrade
+from .db import make_engine, make_sessionmaker, prepare
 from .errors import ErrorOut, install_error_handlers
 from .inputs import install_input_guard
 from .metrics import install_metrics, set_model_version
@@ -42,10 +41,7 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 
     url = config["LAKSA_DATABASE_URL"]
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    if config["LAKSA_MIGRATE"] == "1":
-        upgrade(url)
+    prepare(url, migrate=config["LAKSA_MIGRATE"] == "1")
     app.extensions["laksa_sessions"] = make_sessionmaker(make_engine(url, background_checkpoints=True))
     holder = ModelHolder(config["LAKSA_MODEL_DIR"], config["LAKSA_MODEL_POLL_SECONDS"],
                          on_switch=lambda served: set_model_version(served.version))

@@ -26,7 +26,7 @@ import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
-from .cli import add_column_options, column_map, fail, load_registry_option
+from .cli import add_column_options, column_map, fail, load_registry_option, reason
 from .dataset import UNLABELLED, drop_duplicates, fingerprint, load_labelled, split
 from .errors import DataError
 from .model import HEADS, RareLabelWarning, RoutingModel
@@ -159,8 +159,7 @@ def with_corrections(frame, registry):
     try:
         corrections = load_corrections(load_config()["LAKSA_DATABASE_URL"], registry)
     except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        raise DataError(f"cannot read operators' corrections ({reason}); is LAKSA_DATABASE_URL the service's "
+        raise DataError(f"cannot read operators' corrections ({reason(error)}); is LAKSA_DATABASE_URL the service's "
                         "database, and are its migrations applied (python -m classifier.manage db-upgrade)?") from None
     return pd.concat([frame, corrections], ignore_index=True), len(corrections)
 

@@ -8,6 +8,7 @@ from classifier.corrections import load_corrections
 from classifier.dataset import drop_duplicates, load_labelled
 from classifier.db import OverrideRecord, PredictionRecord, new_id, utcnow
 from classifier.registry import load_registry
+from classifier.text import mask_personal
 from classifier.train import main as train_main
 from conftest import write_csv
 
@@ -31,7 +32,7 @@ def add(app, text, actions):
 
 def test_effective_label_is_the_latest_record(app, database_url, tmp_path, monkeypatch):
     corrected = add(app, TEXT, [("override", "taman_rth", "DISPERKIMTAN"), ("override", "taman_rth", "DLH")])
-    confirmed = add(app, "pju mati di jalan baru", [("confirm", "pju_mati", "DISHUB")])
+    confirmed = add(app, "pju mati\rdi jalan baru", [("confirm", "pju_mati", "DISHUB")])  # a bare CR, as sent
     add(app, "tidak pernah diperiksa", [])
     frame = load_corrections(database_url).set_index("id")
     assert set(frame.index) == {corrected, confirmed}
@@ -41,6 +42,16 @@ def test_effective_label_is_the_latest_record(app, database_url, tmp_path, monke
     assert manage.main(["export-corrections", str(out)]) == 0
     exported = load_labelled(out, registry=load_registry())  # the labelled schema, valid against the registry
     assert len(exported) == 2 and set(exported["opd"]) == {"DLH", "DISHUB"}
+
+
+def test_a_correction_replaces_the_labelled_row_of_a_text_with_a_phone_number(app, database_url, tmp_path):
+    text = "lampu jalan mati depan rumah, hubungi 0812-3456-7890"
+    add(app, mask_personal(text), [("override", "taman_rth", "DLH")])  # the service stores texts masked
+    shipped = write_csv(tmp_path / "old.csv", "id,text,category,opd,created_at",
+                        [f'old-1,"{text}",pju_mati,DISHUB,2024-05-01T10:00:00'])
+    kept, removed = drop_duplicates(pd.concat([load_labelled(shipped), load_corrections(database_url)],
+                                              ignore_index=True))
+    assert removed == 1 and kept["opd"].tolist() == ["DLH"]  # not both labels for one letter
 
 
 def test_operator_labels_win_over_older_labels_in_training(app, database_url, tmp_path, monkeypatch):

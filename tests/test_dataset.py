@@ -42,6 +42,15 @@ def test_unknown_opd_code_is_refused_with_registry(tmp_path):
     assert len(load_labelled(path)) == 2  # without a registry (another city's data) any label is accepted
 
 
+def test_an_unquoted_line_break_inside_a_field_names_the_row(tmp_path):
+    path = tmp_path / "cr.csv"
+    path.write_text(f"{HEADER}\n1,jalan rusak,jalan_rusak,DPUPR,2024-01-01\n2,lampu\rmati,pju_mati,DISHUB,2024-01-02\n",
+                    encoding="utf-8", newline="")
+    with pytest.raises(DataError, match="row 3.*line break|line break") as error:
+        load_labelled(path)
+    assert "row 3" in str(error.value)
+
+
 def test_bad_date_is_refused(tmp_path):
     path = write_csv(tmp_path / "d.csv", HEADER, ["1,jalan rusak,jalan_rusak,DPUPR,kemarin"])
     with pytest.raises(DataError, match="row 2.*created_at"):

@@ -328,3 +328,17 @@ def test_manage_creates_operators_from_the_environment(database_url, monkeypatch
         with sessions.begin() as session:
             session.execute(Operator.__table__.delete())
         engine.dispose()
+
+
+def test_manage_names_the_problem_without_a_traceback(tmp_path, monkeypatch, capsys):
+    from classifier.manage import main
+
+    monkeypatch.setenv("LAKSA_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'laksa.db'}")  # a folder not made yet
+    assert main(["create-api-key", "wa-bot"]) == 0
+    problems = {"exists already": ["create-api-key", "wa-bot"], "needs a name": ["create-api-key", " "],
+                "export-corrections: Cannot save file": ["export-corrections", str(tmp_path / "no" / "x.csv")]}
+    for message, argv in problems.items():
+        assert main(argv) == 2 and message in capsys.readouterr().err
+    monkeypatch.setenv("LAKSA_CLAIM_SECONDS", "10m")
+    assert main(["db-upgrade"]) == 2
+    assert "LAKSA_CLAIM_SECONDS='10m'" in capsys.readouterr().err
