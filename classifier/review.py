@@ -7,7 +7,7 @@ prediction is its latest decision (highest id), or the model's route when there 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,13 +34,21 @@ def parse_moment(value: str | None, field: str, end: bool = False) -> datetime |
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.strip())
-        if end and len(value.strip()) == 10:
+        moment, whole_day = _date_or_datetime(value.strip())
+        if end and whole_day:
             moment += timedelta(days=1)
         return as_utc(moment.replace(tzinfo=WIB) if moment.tzinfo is None else moment)
     except (ValueError, OverflowError):  # OverflowError: a day at either end of the calendar, e.g. 9999-12-31
         raise ApiError(422, "invalid_date", f"{field} must be a date (YYYY-MM-DD) or an ISO datetime",
                        [{"field": field, "problem": f"not a date: {value[:40]!r}"}]) from None
+
+
+def _date_or_datetime(text: str) -> tuple[datetime, bool]:
+    """The moment, and whether the text named a whole day (2026-11-22 or 20261122, not 2026-11-22T00:00)."""
+    try:
+        return datetime.combine(date.fromisoformat(text), time()), True
+    except ValueError:
+        return datetime.fromisoformat(text), False
 
 
 def date_range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:

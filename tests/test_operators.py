@@ -125,6 +125,15 @@ def test_unstorable_values_and_dates_past_the_calendar_are_a_422(app, client, pa
     assert answer.status_code == 422 and answer.json["fields"][0]["field"] == field
 
 
+def test_a_day_given_as_to_includes_that_whole_wib_day_however_written():
+    from classifier.review import parse_moment
+
+    whole_day = parse_moment("2026-11-22", "to", end=True)
+    assert whole_day.isoformat() == "2026-11-22T17:00:00+00:00"
+    assert parse_moment("20261122", "to", end=True) == whole_day  # once the day's start: the day left out
+    assert parse_moment("2026-11-22T00:00", "to", end=True).isoformat() == "2026-11-21T17:00:00+00:00"
+
+
 def test_deciding_on_an_unknown_prediction_is_a_404(app, client):
     auth = add_operator(app, "budi")
     for action, body in (("override", {"opd": "DLH", "reason": "x"}), ("confirm", {})):
