@@ -2,7 +2,8 @@
 
 The effective label of a prediction is the one its latest confirm/override record carries. Rows
 come out in the labelled-data schema, dated by that latest action, so that when the same text
-also appears in older labelled data, de-duplication keeps the operator's label.
+also appears in older labelled data, de-duplication keeps the operator's label. Codes the registry
+no longer has are named in a warning; a retired category leaves the row's OPD to train on.
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import sys
 import pandas as pd
 from sqlalchemy import select
 
+from .dataset import UNLABELLED
 from .db import OverrideRecord, PredictionRecord, latest_decisions, make_engine, make_sessionmaker
 from .registry import Registry
 
 
-def load_corrections(database_url: str, registry: Registry | None = None) -> pd.DataFrame:
+def load_corrections(database_url: str, registry: Registry | None = None, keep_opd_only: bool = True) -> pd.DataFrame:
     latest = latest_decisions()
     query = (select(PredictionRecord.id, PredictionRecord.text, OverrideRecord.category, OverrideRecord.opd,
                     OverrideRecord.created_at)
@@ -32,17 +34,31 @@ def load_corrections(database_url: str, registry: Registry | None = None) -> pd.
     frame = pd.DataFrame(rows, columns=["id", "text", "category", "opd", "created_at"])
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame["source"] = "corrections:" + frame["id"]
-    if registry is not None:
-        known = frame["opd"].isin(list(registry.opds)) & frame["category"].isin(list(registry.categories))
-        if not known.all():
-            print(f"warning: {int((~known).sum())} correction(s) name an OPD or category no longer in the "
-                  "registry and are left out", file=sys.stderr)
-        frame = frame[known]
-    return frame.reset_index(drop=True)
+    return frame if registry is None else _registered(frame, registry, keep_opd_only)
 
 
-def export_corrections(database_url: str, out) -> int:
-    frame = load_corrections(database_url)
+def _registered(frame: pd.DataFrame, registry: Registry, keep_opd_only: bool) -> pd.DataFrame:
+    """The corrections whose codes the registry still has, after a warning naming the others. With
+    `keep_opd_only`, a row whose category was retired keeps its (verified) OPD as an OPD-only row."""
+    known_opd = frame["opd"].isin(list(registry.opds))
+    retired_category = ~frame["category"].isin(list(registry.categories))
+    for name, unknown, fate in (("OPD", ~known_opd, "left out"),
+                                ("category", known_opd & retired_category,
+                                 "kept for their OPD" if keep_opd_only else "left out")):
+        if unknown.any():
+            counts = frame.loc[unknown, name.lower()].value_counts()
+            print(f"warning: corrections name {name}s not in the registry ({registry.directory}): "
+                  f"{', '.join(f'{code!r} ({n})' for code, n in counts.items())}; {fate}", file=sys.stderr)
+    if keep_opd_only:
+        frame = frame.assign(category=frame["category"].where(~retired_category, UNLABELLED))
+        return frame[known_opd].reset_index(drop=True)
+    return frame[known_opd & ~retired_category].reset_index(drop=True)
+
+
+def export_corrections(database_url: str, out, registry: Registry | None = None) -> int:
+    """Write the corrections as a labelled CSV; with a registry, only rows whose codes it still has
+    (so that the file trains as it is)."""
+    frame = load_corrections(database_url, registry, keep_opd_only=False)
     frame["created_at"] = frame["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     # Every text quoted: a citizen's text may hold a bare carriage return, which unquoted breaks the row.
     frame[["id", "text", "category", "opd", "created_at"]].to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)

@@ -96,7 +96,7 @@ def _validate(frame: pd.DataFrame, file: Path, columns: dict[str, str], registry
             unknown = (out[name] != "") & ~out[name].isin(list(known))
             if unknown.any():
                 index = int(unknown.to_numpy().argmax())
-                raise DataError(f"{name} {out[name].iloc[index]!r} is not in the registry (data/registry/)",
+                raise DataError(f"{name} {out[name].iloc[index]!r} is not in the registry ({registry.directory})",
                                 file=str(file), row=int(rows[index]), column=columns[name])
     out["created_at"] = _parse_times(out["created_at"], file, rows, columns["created_at"])
     if (out["id"] == "").all():

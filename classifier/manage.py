@@ -24,6 +24,7 @@ from .cli import fail, reason
 from .config import load_config
 from .corrections import export_corrections
 from .db import ApiKey, create_api_key, make_engine, make_sessionmaker, prepare, utcnow
+from .registry import load_registry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     prepare(url, migrate=args.command == "db-upgrade" or config["LAKSA_MIGRATE"] == "1")
     sessions = make_sessionmaker(make_engine(url))
     if args.command == "export-corrections":
-        print(f"{export_corrections(url, args.out)} corrections written to {args.out}")
+        print(f"{export_corrections(url, args.out, load_registry())} corrections written to {args.out}")
     elif args.command == "create-operator":
         return _create_operator(sessions, args.username, args.role)
     elif args.command == "create-api-key":

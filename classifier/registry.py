@@ -6,7 +6,7 @@ followed by retraining; no code knows any OPD by name.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DataError
@@ -32,6 +32,7 @@ class Category:
 class Registry:
     opds: dict[str, Opd]
     categories: dict[str, Category]
+    directory: Path = field(default=REGISTRY_DIR, compare=False)  # where it was read from, for messages
 
     def opd_name(self, code: str) -> str:
         opd = self.opds.get(code)
@@ -78,4 +79,4 @@ def load_registry(directory: Path | str = REGISTRY_DIR) -> Registry:
         if row["usual_opd"] not in opds:
             raise DataError(f"usual_opd {row['usual_opd']!r} is not in opds.csv", str(path), row_number, "usual_opd")
         categories[row["code"]] = Category(**row)
-    return Registry(opds=opds, categories=categories)
+    return Registry(opds=opds, categories=categories, directory=directory)

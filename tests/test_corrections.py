@@ -1,4 +1,5 @@
 """Operators' corrections flow back: exported in the labelled schema, and winning in training."""
+import shutil
 from datetime import timedelta
 
 import pandas as pd
@@ -7,7 +8,7 @@ from classifier import manage
 from classifier.corrections import load_corrections
 from classifier.dataset import drop_duplicates, load_labelled
 from classifier.db import OverrideRecord, PredictionRecord, new_id, utcnow
-from classifier.registry import load_registry
+from classifier.registry import REGISTRY_DIR, load_registry
 from classifier.text import mask_personal
 from classifier.train import main as train_main
 from conftest import write_csv
@@ -67,3 +68,23 @@ def test_operator_labels_win_over_older_labels_in_training(app, database_url, tm
     assert train_main(["--data", str(LABELLED), "--out", str(out), "--corrections"]) == 0
     import json
     assert json.loads((out / "card.json").read_text())["data"]["operator_corrections"] == 1
+
+
+def test_codes_the_registry_no_longer_has_are_named_and_a_verified_opd_is_kept(app, database_url, tmp_path,
+                                                                             monkeypatch, capsys):
+    retired = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, retired)
+    categories = (retired / "categories.csv").read_text(encoding="utf-8").splitlines()
+    (retired / "categories.csv").write_text("\n".join(l for l in categories if not l.startswith("taman_rth,")) + "\n",
+                                            encoding="utf-8")
+    kept = add(app, TEXT, [("override", "taman_rth", "DLH")])
+    add(app, "lampu mati di gang", [("confirm", "pju_mati", "DISHUB")])
+    frame = load_corrections(database_url, load_registry(retired)).set_index("id")
+    assert frame.loc[kept, ["category", "opd"]].tolist() == ["", "DLH"]  # an OPD-only row for training
+    warning = capsys.readouterr().err
+    assert "'taman_rth' (1)" in warning and str(retired) in warning and "kept for their OPD" in warning
+    monkeypatch.setenv("LAKSA_DATABASE_URL", database_url)
+    monkeypatch.setattr(manage, "load_registry", lambda: load_registry(retired))
+    out = tmp_path / "corrections.csv"
+    assert manage.main(["export-corrections", str(out)]) == 0 and "left out" in capsys.readouterr().err
+    assert load_labelled(out, registry=load_registry(retired))["category"].tolist() == ["pju_mati"]  # trains as is
