@@ -20,6 +20,10 @@ URL_TOKEN, EMAIL_TOKEN, PHONE_TOKEN, NIK_TOKEN, NUMBER_TOKEN = "xurlx", "xemailx
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|id|co\.id|go\.id|net|org)(?:/\S*)?\b", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Written in disguise against scrapers: budi(at)gmail(dot)com, budi [at] gmail.com.
+_BRACKETED_AT = re.compile(r"[(\[]\s*at\s*[)\]]", re.IGNORECASE)
+_DISGUISED_EMAIL = re.compile(r"[\w.+-]+\s*[(\[]\s*at\s*[)\]]\s*[\w-]+(?:\s*(?:[(\[]\s*dot\s*[)\]]|\.)\s*[\w-]+)+",
+                              re.IGNORECASE)
 # Mobiles: +62 / 62 / 0, then 8 and 8-12 more digits. Landlines: 0 or +62, an area code of 1-3 digits
 # (021, 0274; sometimes in brackets), then 6-8 digits. Any of them with spaces, dots or dashes.
 _PHONE = re.compile(r"(?<!\d)(?:(?:\+?62|0)[\s.-]?\(?8\d{1,3}\)?(?:[\s.-]?\d{2,4}){2,4}"
@@ -77,6 +81,8 @@ def mask_personal(text: str) -> str:
     """
     if "@" in text:
         text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)  # before URLs: "warga@gmail.com" holds a domain
+    if _BRACKETED_AT.search(text):
+        text = _DISGUISED_EMAIL.sub(f" {EMAIL_TOKEN} ", text)
     if _MAYBE_URL.search(text):
         text = _URL.sub(f" {URL_TOKEN} ", text)
     if _SIX_DIGITS.search(text):

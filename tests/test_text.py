@@ -25,6 +25,8 @@ def normalizer():
     ("transfer ke rek BNI 0123 4567 89", NUMBER_TOKEN),
     ("no pelanggan 123456789", NUMBER_TOKEN),
     ("email warga.baik@gmail.com", EMAIL_TOKEN),
+    ("email budi77(at)gmail(dot)com", EMAIL_TOKEN),
+    ("kirim ke budi77 [AT] gmail.com", EMAIL_TOKEN),
     ("lihat https://tangerangkota.go.id/laksa?id=3", URL_TOKEN),
     ("buka WWW.TANGERANGKOTA.GO.ID/laksa/77 ya", URL_TOKEN),  # case does not hide an address
     ("link Https://Laksa.Tangerangkota.Go.Id/?id=9", URL_TOKEN),
