@@ -296,9 +296,8 @@ def queue():
     with _db()() as db:
         page = review.review_queue(db, opd=opd, start=start, end=end, page=_page_number(), per_page=25)
     filters = {k: v for k, v in args.items() if k in ("opd", "from", "to") and v}
-    last = max(1, -(-page.total // page.per_page))
-    if page.page > last:  # an old link, or a queue that got shorter: its last page, not "page 9 of 2"
-        return redirect(url_for("operators.queue", page=last, **filters))
+    if page.page > page.last:  # an old link, or a queue that got shorter: its last page, not "page 9 of 2"
+        return redirect(url_for("operators.queue", page=page.last, **filters))
     return render_template("operators/queue.html", page=page, filters=filters)
 
 

@@ -63,6 +63,11 @@ class Page:
     page: int
     per_page: int
 
+    @property
+    def last(self) -> int:
+        """The number of the last page (1 when there is nothing)."""
+        return max(1, -(-self.total // self.per_page))
+
 
 def get_prediction(session: Session, prediction_id: str) -> PredictionRecord:
     record = session.get(PredictionRecord, prediction_id)
