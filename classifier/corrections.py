@@ -13,6 +13,7 @@ import sys
 import pandas as pd
 from sqlalchemy import select
 
+from . import spreadsheet
 from .dataset import UNLABELLED
 from .db import OverrideRecord, PredictionRecord, latest_decisions, make_engine, make_sessionmaker
 from .registry import Registry
@@ -60,6 +61,7 @@ def export_corrections(database_url: str, out, registry: Registry | None = None)
     (so that the file trains as it is)."""
     frame = load_corrections(database_url, registry, keep_opd_only=False)
     frame["created_at"] = frame["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    frame["text"] = frame["text"].map(spreadsheet.guard)  # the data team opens it in a spreadsheet too
     # Every text quoted: a citizen's text may hold a bare carriage return, which unquoted breaks the row.
     frame[["id", "text", "category", "opd", "created_at"]].to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
     return len(frame)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .errors import DataError
 from .registry import Registry
+from .spreadsheet import unguard
 from .text import mask_personal
 
 COLUMNS = ("id", "text", "category", "opd", "created_at")
@@ -86,6 +87,7 @@ def _validate(frame: pd.DataFrame, file: Path, columns: dict[str, str], registry
         raise DataError("no data rows", file=str(file))
     out = pd.DataFrame({name: frame[source].str.strip() if source in frame.columns else ""
                         for name, source in columns.items()})
+    out["text"] = out["text"].map(unguard)  # a text exported for spreadsheets, e.g. by export-corrections
     rows = np.arange(len(out)) + 2  # the header is row 1
     for name in required:
         empty = out[name] == ""

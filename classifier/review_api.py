@@ -14,7 +14,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from flask_wtf.csrf import CSRFError
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import accounts, review
+from . import accounts, review, spreadsheet
 from .api import ScoredLabel
 from .errors import ApiError, ErrorOut
 from .operators import auth_limit, protect_unsafe_methods, signed_in_operator
@@ -250,14 +250,13 @@ def _csv(sessions, selected):
 
 
 def _csv_lines(rows: list[dict], header: bool = True) -> str:
-    """CSV for spreadsheets: cells a spreadsheet would run as a formula get a leading apostrophe."""
+    """CSV for spreadsheets: what a spreadsheet would run as a formula is guarded (see spreadsheet.py)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=review.EXPORT_COLUMNS)
     if header:
         writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v)
-                         for k, v in row.items()})
+        writer.writerow({name: spreadsheet.guard(value) for name, value in row.items()})
     return buffer.getvalue()
 
 

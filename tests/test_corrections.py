@@ -45,6 +45,18 @@ def test_effective_label_is_the_latest_record(app, database_url, tmp_path, monke
     assert len(exported) == 2 and set(exported["opd"]) == {"DLH", "DISHUB"}
 
 
+def test_the_export_is_safe_in_a_spreadsheet_and_trains_on_the_stored_texts(app, database_url, tmp_path, monkeypatch):
+    texts = ['=HYPERLINK("http://x","lampu mati")', "lampu mati;@SUM(A1)", "'-sudah ditulis dengan apostrof"]
+    for text in texts:
+        add(app, text, [("confirm", "pju_mati", "DISHUB")])
+    monkeypatch.setenv("LAKSA_DATABASE_URL", database_url)
+    out = tmp_path / "corrections.csv"
+    assert manage.main(["export-corrections", str(out)]) == 0
+    cells = pd.read_csv(out, dtype=str)["text"].tolist()  # what a spreadsheet is given: no formula starts
+    assert cells == ['\'=HYPERLINK("http://x","lampu mati")', "lampu mati;'@SUM(A1)", "''-sudah ditulis dengan apostrof"]
+    assert load_labelled(out)["text"].tolist() == texts
+
+
 def test_a_correction_replaces_the_labelled_row_of_a_text_with_a_phone_number(app, database_url, tmp_path):
     text = "lampu jalan mati depan rumah, hubungi 0812-3456-7890"
     add(app, mask_personal(text), [("override", "taman_rth", "DLH")])  # the service stores texts masked

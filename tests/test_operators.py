@@ -230,7 +230,7 @@ def test_concurrent_overrides_of_one_prediction_both_land_in_order(app):
 
 def test_the_export_filters_pages_and_speaks_csv(app, client):
     budi, ani = add_operator(app, "budi"), add_operator(app, "ani")
-    first = add_prediction(app, opd="DISHUB", text="=HYPERLINK(\"http://x\") lampu mati")
+    first = add_prediction(app, opd="DISHUB", text="=HYPERLINK(\"http://x\") lampu mati;@SUM(A1)")
     second = add_prediction(app, opd="DLH")
     client.post(f"/predictions/{first}/override", json={"opd": "DLH", "reason": "-bukan lampu"}, headers=budi)
     client.post(f"/predictions/{second}/confirm", json={}, headers=ani)
@@ -257,8 +257,10 @@ def test_the_export_filters_pages_and_speaks_csv(app, client):
         assert answer.mimetype == "text/csv"
         rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
         assert [r["opd"] for r in rows] == ["DLH", "DLH", "DINSOS"]
-        # Cells a spreadsheet would execute are neutralised; the JSON export keeps them verbatim.
-        assert rows[0]["text"].startswith("'=HYPERLINK") and rows[0]["reason"] == "'-bukan lampu"
+        # What a spreadsheet would execute is neutralised, also after a ";" (where Indonesian settings
+        # split a line); the JSON export keeps the texts verbatim.
+        assert rows[0]["text"].startswith("'=HYPERLINK") and rows[0]["text"].endswith(";'@SUM(A1)")
+        assert rows[0]["reason"] == "'-bukan lampu"
     assert everything.json["items"][0]["text"].startswith("=HYPERLINK")
 
 
