@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .db import new_id, retry_key, store_predictions, stored_retries, utcnow, write_transaction
 from .drift import limits as drift_limits
 from .drift import served_weeks
-from .errors import ApiError, ErrorOut
+from .errors import DATABASE_UNREACHABLE, RETRY_AFTER, ApiError, ErrorOut
 from .metrics import record_predictions
 from .text import mask_personal, mask_personal_values
 
@@ -160,9 +160,12 @@ def _route(complaints: list[Complaint]) -> list[dict]:
             sent_before = {}
             if store_predictions(connection, records) < len(records):
                 sent_before = _sent_before(connection, complaints, records)
+    except DATABASE_UNREACHABLE:
+        raise  # answered as database_unavailable, as on every other route
     except SQLAlchemyError:
         current_app.logger.exception("could not store predictions")
-        raise ApiError(503, "storage_unavailable", "the prediction could not be stored; retry later") from None
+        raise ApiError(503, "storage_unavailable", "the prediction could not be stored; retry later",
+                       headers=RETRY_AFTER) from None
     record_predictions([p for i, p in enumerate(predictions) if i not in sent_before])
     return [_replayed(sent_before[i]) if i in sent_before else _answer(r, p.category.name, p.opd.name)
             for i, (r, p) in enumerate(zip(records, predictions))]

@@ -24,9 +24,11 @@ class DataError(ValueError):
 class ApiError(Exception):
     """An HTTP error answered as JSON: {"error": code, "message": ..., "fields": [{"field", "problem"}]}."""
 
-    def __init__(self, status: int, code: str, message: str, fields: list[dict] | None = None):
+    def __init__(self, status: int, code: str, message: str, fields: list[dict] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields
+        self.headers = headers or {}
 
     def body(self) -> dict:
         body = {"error": self.code, "message": self.message}
@@ -49,6 +51,7 @@ class ErrorOut(BaseModel):
 
 # The database is down, locked too long or out of connections: the client may retry, so a 503.
 DATABASE_UNREACHABLE = (OperationalError, TimeoutError)
+RETRY_AFTER = {"Retry-After": "5"}  # seconds, with every 503
 
 
 def install_error_handlers(app) -> None:
@@ -58,7 +61,7 @@ def install_error_handlers(app) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
-        return jsonify(error.body()), error.status
+        return jsonify(error.body()), error.status, error.headers
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
@@ -73,7 +76,7 @@ def install_error_handlers(app) -> None:
     def _database_unreachable(error: Exception):
         app.logger.warning("database unreachable: %s", error)
         body = {"error": "database_unavailable", "message": "the database cannot be reached; retry later"}
-        return jsonify(body), 503, {"Retry-After": "5"}
+        return jsonify(body), 503, RETRY_AFTER
 
     for kind in DATABASE_UNREACHABLE:
         app.register_error_handler(kind, _database_unreachable)
