@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from flask_openapi3 import Info, OpenAPI
+from limits.errors import ConfigurationError
 
 from .api import api
 from .auth import install_api_keys
@@ -37,7 +38,8 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config["LAKSA_SECURE_COOKIES"] == "1",
                       WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,  # checked by the operators' views
-                      RATELIMIT_STORAGE_URI=config["LAKSA_RATELIMIT_STORAGE_URI"])
+                      RATELIMIT_STORAGE_URI=config["LAKSA_RATELIMIT_STORAGE_URI"],
+                      RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True)  # Redis down: limits per process, not 500s
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 
     url = config["LAKSA_DATABASE_URL"]
@@ -54,8 +56,12 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
     install_metrics(app)
     app.register_api(api)
     app.extensions["laksa_registry"] = load_registry(config["LAKSA_REGISTRY_DIR"])
-    for extension in (login_manager, csrf, limiter):
+    for extension in (login_manager, csrf):
         extension.init_app(app)
+    try:
+        limiter.init_app(app)
+    except ConfigurationError as error:  # an unknown scheme, or one whose client library is missing
+        raise ValueError(f"LAKSA_RATELIMIT_STORAGE_URI={config['LAKSA_RATELIMIT_STORAGE_URI']!r}: {error}") from None
     app.register_blueprint(pages)
     app.register_api(review_api)
     return app

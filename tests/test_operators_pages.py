@@ -91,6 +91,18 @@ def test_failed_sign_ins_are_rate_limited_per_ip_across_form_and_basic_auth(app,
     assert client.get("/review", headers={"Authorization": "Basic YnVkaTpzYWxhaA=="}).status_code == 429
 
 
+def test_sign_in_limits_hold_per_process_when_their_redis_is_down(trained_model_dir, tmp_path):
+    from classifier.serve import create_app
+
+    app = create_app({"LAKSA_MODEL_DIR": str(trained_model_dir), "LAKSA_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+                      "LAKSA_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:9/0"})  # nothing listens there
+    wrong = {"Authorization": "Basic YnVkaTpzYWxhaA=="}
+    assert [app.test_client().get("/review", headers=wrong).status_code for _ in range(6)] == [401] * 5 + [429]
+    with pytest.raises(ValueError, match="LAKSA_RATELIMIT_STORAGE_URI='bogus://x': unknown storage scheme"):
+        create_app({"LAKSA_MODEL_DIR": str(trained_model_dir), "LAKSA_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+                    "LAKSA_RATELIMIT_STORAGE_URI": "bogus://x"})
+
+
 def test_successful_sign_ins_are_not_rate_limited(app):
     add_operator(app, "budi")
     for _ in range(8):  # a shift change: many operators behind one address

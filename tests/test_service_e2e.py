@@ -55,3 +55,18 @@ def test_a_broken_model_stops_start_up_with_its_reason(tmp_path, trained_model_d
     with pytest.raises(RuntimeError, match="checksum"):
         with running_service(broken, f"sqlite:///{tmp_path / 'x.db'}", tmp_path):
             pass
+
+
+def test_sign_in_limits_are_shared_by_workers_through_redis(tmp_path, trained_model_dir):
+    redis = pytest.importorskip("redis")
+    shared = "redis://127.0.0.1:6379/7"  # a database of its own, emptied first
+    try:
+        redis.Redis.from_url(shared).flushdb()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    wrong = {"Authorization": "Basic YnVkaTpzYWxhaA=="}  # budi:salah
+    with running_service(trained_model_dir, f"sqlite:///{tmp_path / 'x.db'}", tmp_path,
+                         {"LAKSA_RATELIMIT_STORAGE_URI": shared}) as base:
+        # A new connection each time, so both workers answer; each alone would allow 5 guesses.
+        answers = [requests.get(f"{base}/review", headers=wrong, timeout=5).status_code for _ in range(12)]
+    assert answers == [401] * 5 + [429] * 7
