@@ -40,6 +40,7 @@ def list_command(root: str) -> int:
 
 
 def promote_command(root: str, version: str, eval_data: str, tolerance: float, force: bool) -> int:
+    version = version.rstrip("/")  # as a shell completes a folder name
     if version == "latest":
         versions = list_versions(root)
         if not versions:

@@ -49,9 +49,23 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_replaceable(out: Path | str) -> None:
+    """Refuse an `out` whose replacement would lose work or switch the service ungated: anything but an
+    absent or empty folder or a model directory, and the version its models root serves."""
+    out = Path(out)
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not (out / CARD_FILE).is_file():
+        raise ModelError(f"{out} exists and is not a model directory (a models root? then use --models-dir); "
+                         "nothing was replaced")
+    if promoted_version(out.parent) == out.name:
+        raise ModelError(f"{out} is the version {out.parent} serves; train into a new directory and promote it")
+
+
 def save_model_dir(model, card: dict, out: Path | str, write_extras=None) -> Path:
     """Write model, card and extras (a callable given the temporary directory) to `out` atomically."""
     out = Path(out)
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -122,16 +136,17 @@ def new_version() -> str:
 
 
 def list_versions(root: Path | str) -> list[tuple[str, dict]]:
-    """(version, card) of every complete model directory under `root`, oldest first."""
+    """(version, card) of every complete model directory under `root`, oldest first by training time
+    (a folder copied in by hand under another name keeps its place)."""
     root = Path(root)
     versions = []
-    for path in sorted(root.iterdir()) if root.is_dir() else []:
+    for path in root.iterdir() if root.is_dir() else []:
         if path.is_dir() and not path.name.startswith(".") and (path / CARD_FILE).is_file():
             try:
                 versions.append((path.name, read_card(path)))
             except ModelError:
                 continue
-    return versions
+    return sorted(versions, key=lambda version: (str(version[1].get("created_at", "")), version[0]))
 
 
 def promoted_version(root: Path | str) -> str | None:
@@ -186,7 +201,7 @@ def _promotions_in_force(root: Path) -> list[str]:
     except FileNotFoundError:
         lines = []
     served: list[str] = []
-    for entry in map(json.loads, lines):
+    for entry in map(json.loads, filter(str.strip, lines)):  # a blank line (an editor's) is not an entry
         if entry.get("note", "").startswith(ROLLBACK_NOTE):  # undoes the promotions after its version
             while served and served[-1] != entry["version"]:
                 served.pop()

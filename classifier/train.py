@@ -30,7 +30,7 @@ from .cli import add_column_options, column_map, fail, load_registry_option, rea
 from .dataset import UNLABELLED, drop_duplicates, fingerprint, load_labelled, split
 from .errors import DataError
 from .model import HEADS, RareLabelWarning, RoutingModel
-from .models_store import new_version, save_model_dir
+from .models_store import ModelError, check_replaceable, new_version, save_model_dir
 from .report import write_report
 from .text import TextConfig
 
@@ -103,6 +103,7 @@ def train(args: argparse.Namespace) -> dict:
     registry = load_registry_option(args)
     version = new_version()
     out = Path(args.out) if args.out else Path(args.models_dir) / version
+    check_replaceable(out)  # before the work, not after it
     with tqdm(total=5, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
         bar.set_postfix_str("load data")
         frame = load_labelled(args.data, column_map(args), registry)
@@ -158,6 +159,8 @@ def with_corrections(frame, registry):
 
     try:
         corrections = load_corrections(load_config()["LAKSA_DATABASE_URL"], registry)
+    except ValueError as error:  # a malformed LAKSA_* setting
+        raise DataError(str(error)) from None
     except SQLAlchemyError as error:
         raise DataError(f"cannot read operators' corrections ({reason(error)}); is LAKSA_DATABASE_URL the service's "
                         "database, and are its migrations applied (python -m classifier.manage db-upgrade)?") from None
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         card = train(args)
-    except DataError as error:
+    except (DataError, ModelError) as error:
         return fail(error)
     summary = {head: {k: round(v, 4) for k, v in card["validation"][head].items() if isinstance(v, float)}
                for head in HEADS}

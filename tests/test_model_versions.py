@@ -162,3 +162,28 @@ def test_a_switched_out_model_does_not_stay_frozen(root):
         assert holder.current().version == version
         frozen.append(gc.get_freeze_count())
     assert frozen[-1] - frozen[0] < 200  # was about 4 x 196
+
+
+def test_latest_is_the_newest_trained_and_odd_history_or_names_do_not_trip(root, trained_model_dir):
+    add_version(root, trained_model_dir, "baseline", created_at="2020-01-01T00:00:00+00:00")  # copied in by hand
+    assert models_cli.main(["--models-dir", str(root), "promote", "latest", "--force"]) == 0
+    assert promoted_version(root) == "20260201T000000Z-bbbbbb"  # not "baseline", which sorts last by name
+    # A folder name as the shell completes it; a blank line an editor left in the history.
+    assert models_cli.main(["--models-dir", str(root), "promote", "20260101T000000Z-aaaaaa/", "--force"]) == 0
+    assert promoted_version(root) == "20260101T000000Z-aaaaaa"
+    history = root / "HISTORY.jsonl"
+    history.write_text(history.read_text() + "\n")
+    assert models_cli.main(["--models-dir", str(root), "rollback"]) == 0
+    assert promoted_version(root) == "20260201T000000Z-bbbbbb"
+
+
+def test_training_never_replaces_a_models_root_or_its_served_version(root, capsys):
+    from classifier.train import main as train_main
+    from conftest import LABELLED
+
+    promote(root, "20260101T000000Z-aaaaaa")
+    before = sorted(path.name for path in root.iterdir())
+    for out, problem in ((root, "is not a model directory"), (root / "20260101T000000Z-aaaaaa", "is the version")):
+        assert train_main(["--data", str(LABELLED), "--out", str(out)]) == 2  # --out where --models-dir was meant
+        assert problem in capsys.readouterr().err
+    assert sorted(path.name for path in root.iterdir()) == before and promoted_version(root) == "20260101T000000Z-aaaaaa"
