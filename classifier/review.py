@@ -153,24 +153,31 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
 def claim(sessions: sessionmaker, prediction_id: str, operator: str, seconds: int) -> ReviewClaim:
     """Take a prediction for `seconds`. Renewing one's own claim or taking an expired one is allowed;
     another operator's live claim is a 409, also when two first claims race on the primary key."""
+    try:
+        return _take(sessions, prediction_id, operator, seconds)
+    except IntegrityError:
+        # Another first claim won the race. Once more, now as an update: it renews the claim if the
+        # winner was this operator (a double click), and is a 409 if it was someone else.
+        return _take(sessions, prediction_id, operator, seconds)
+
+
+def _take(sessions: sessionmaker, prediction_id: str, operator: str, seconds: int) -> ReviewClaim:
     now = utcnow()
     mine = ReviewClaim(prediction_id=prediction_id, operator=operator, expires_at=now + timedelta(seconds=seconds))
-    try:
-        with sessions.begin() as session:
-            get_prediction(session, prediction_id)
-            taken = session.execute(update(ReviewClaim).where(
-                ReviewClaim.prediction_id == prediction_id,
-                (ReviewClaim.operator == operator) | (ReviewClaim.expires_at <= now)).values(
-                operator=operator, expires_at=mine.expires_at)).rowcount
-            if not taken:
-                held = session.get(ReviewClaim, prediction_id)
-                if held is not None:
-                    raise _claimed(held)
-                session.add(mine)
-    except IntegrityError:
-        with sessions() as session:
+    with sessions.begin() as session:
+        get_prediction(session, prediction_id)
+        taken = session.execute(update(ReviewClaim).where(
+            ReviewClaim.prediction_id == prediction_id,
+            (ReviewClaim.operator == operator) | (ReviewClaim.expires_at <= now)).values(
+            operator=operator, expires_at=mine.expires_at)).rowcount
+        if not taken:  # no claim yet, or another operator's; or one committed since the update
             held = session.get(ReviewClaim, prediction_id)
-        raise _claimed(held) from None
+            if held is None:
+                session.add(mine)
+            elif held.operator == operator:  # this operator's other request
+                return held
+            else:
+                raise _claimed(held)
     return mine
 
 
