@@ -200,9 +200,11 @@ def retry_key(api_key: str, external_id: str | None) -> str | None:
 def store_predictions(connection, records: list[dict]) -> int:
     """Insert prediction rows, skipping any whose retry key is already stored; the number inserted.
 
-    The unique index decides, so two retries of one complaint in flight at once store it once.
+    The unique index decides, so two retries of one complaint in flight at once store it once. Rows go
+    in retry-key order: batches that share keys then lock them in the same order, never in a deadlock.
     """
-    return connection.execute(_STORE[connection.dialect.name], records).rowcount
+    ordered = sorted(records, key=lambda record: record["retry_key"] or "")
+    return connection.execute(_STORE[connection.dialect.name], ordered).rowcount
 
 
 def stored_retries(connection, keys: list[str]) -> dict[str, dict]:

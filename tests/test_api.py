@@ -86,6 +86,20 @@ def test_simultaneous_retries_store_one_prediction(app):
     assert len(ids) == 1 and len(stored(app)) == 1
 
 
+def test_simultaneous_batches_sharing_external_ids_in_another_order_all_succeed(app):
+    # Each batch locks its ids' index entries as it inserts: in opposite orders, PostgreSQL saw a deadlock.
+    items = [{"text": f"jalan berlubang nomor {i} di cipondoh", "external_id": f"race-{i}"} for i in range(20)]
+
+    def send(round_and_order):
+        round_, order = round_and_order
+        batch = [{**item, "external_id": f"{item['external_id']}-{round_}"} for item in items][::order]
+        return app.test_client().post("/predict/batch", json={"items": batch}, headers=KEY).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = list(pool.map(send, [(round_, order) for round_ in range(15) for order in (1, -1)]))
+    assert statuses == [200] * 30 and len(stored(app)) == 15 * 20
+
+
 @pytest.mark.parametrize("headers, error", [({}, "missing_api_key"), ({"X-API-Key": "nope"}, "invalid_api_key")])
 def test_wrong_or_missing_key_is_401(client, headers, error):
     response = client.post("/predict", json={"text": "lampu mati"}, headers=headers)
