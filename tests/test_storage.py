@@ -1,11 +1,13 @@
 """The schema the migrations build, and the service's SQLite write path: writers of several
-processes take turns, and WAL checkpoints happen in the background, never inside a request's commit."""
+processes take turns, and WAL checkpoints happen in the background, never inside a request's commit;
+processes that migrate one database at once wait for each other."""
 from __future__ import annotations
 
 import multiprocessing
 import time
 import uuid
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,6 +15,7 @@ from sqlalchemy import MetaData, Table, create_engine, func, insert, select, tex
 
 from classifier import db
 from classifier.db import Base, PredictionRecord, make_engine, new_id, upgrade, utcnow, write_transaction
+from conftest import POSTGRES_ADMIN_URL
 
 ROWS_PER_WRITER = 300
 
@@ -114,3 +117,35 @@ def test_checkpoints_run_in_the_background_and_keep_the_wal_short(tmp_path, monk
     assert wal.stat().st_size < appended / 2, (wal.stat().st_size, written)
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(PredictionRecord)) == written
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request, tmp_path):
+    """A database of this test's own with no tables yet."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'laksa.db'}"
+        return
+    request.getfixturevalue("postgres_url")  # skips (or fails on CI) without PostgreSQL
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"laksa_empty_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_simultaneous_upgrades_of_an_empty_database_all_succeed(empty_database_url):
+    # Two hosts starting together, each migrating at start-up: the later ones wait, then have nothing to do.
+    context = multiprocessing.get_context("forkserver")
+    upgrades = [context.Process(target=upgrade, args=(empty_database_url,)) for _ in range(4)]
+    for process in upgrades:
+        process.start()
+    for process in upgrades:
+        process.join(timeout=120)
+    assert [process.exitcode for process in upgrades] == [0] * 4
+    engine = create_engine(empty_database_url)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()
