@@ -237,7 +237,8 @@ class ModelHolder:
     Loading at start-up is eager, so a broken model stops start-up with its reason. Afterwards,
     at most every `poll_seconds` a request looks whether PROMOTED changed; the new version loads
     in a background thread while requests keep using the current one, and replaces it only once
-    it has loaded and passed its checks. A version that fails is logged and not retried.
+    it has loaded and passed its checks. A version that fails is logged, and tried again only once
+    its files change (a copy that was incomplete when PROMOTED arrived, as a synced volume delivers it).
     """
 
     def __init__(self, path: Path | str, poll_seconds: float = 2.0, on_switch=None):
@@ -247,7 +248,7 @@ class ModelHolder:
         self._lock = threading.Lock()
         self._next_check = 0.0
         self._loading = None
-        self.rejected: dict[str, str] = {}  # version -> why it was refused
+        self.refused: dict[str, tuple] = {}  # version -> its files' state when it was refused
 
     def current(self) -> ServedModel:
         self._maybe_switch()
@@ -265,7 +266,7 @@ class ModelHolder:
                 target = resolve_model_dir(self.path)
             except ModelError:
                 return
-            if target.name == self._served.path.name or target.name in self.rejected:
+            if target.name == self._served.path.name or self.refused.get(target.name) == _files_state(target):
                 return
             self._loading = threading.Thread(target=self._load, args=(target,), daemon=True)
             self._loading.start()
@@ -273,10 +274,11 @@ class ModelHolder:
             self._lock.release()
 
     def _load(self, directory: Path) -> None:
+        state = _files_state(directory)  # before loading: a copy still being written changes it after
         try:
             served = ServedModel(*load_model(directory), directory)
         except ModelError as error:
-            self.rejected[directory.name] = str(error)
+            self.refused[directory.name] = state
             LOG.error("refused model %s, keeping %s: %s", directory.name, self._served.version, error)
             return
         self._serve(served)
@@ -292,3 +294,15 @@ class ModelHolder:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+
+
+def _files_state(directory: Path) -> tuple:
+    """Size and modification time of a model directory's files (None for a missing one)."""
+    state = []
+    for name in (CARD_FILE, MODEL_FILE):
+        try:
+            stat = (directory / name).stat()
+            state.append((stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            state.append(None)
+    return tuple(state)

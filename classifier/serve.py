@@ -4,6 +4,7 @@ Configuration comes from the environment (see README): LAKSA_MODEL_DIR, LAKSA_DA
 LAKSA_API_KEYS, LAKSA_MAX_TEXT_CHARS, LAKSA_MAX_BATCH, LAKSA_MAX_BODY_BYTES, LAKSA_SECRET_KEY, and for
 the operators LAKSA_REGISTRY_DIR, LAKSA_CLAIM_SECONDS, LAKSA_SECURE_COOKIES, LAKSA_LOGIN_RATE,
 LAKSA_RATELIMIT_STORAGE_URI.
+The registry is read at start-up and again whenever another model version is promoted.
 Run it with `gunicorn -c gunicorn.conf.py 'classifier.serve:create_app()'`.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .api import api
 from .auth import install_api_keys
 from .config import load_config
 from .db import make_engine, make_sessionmaker, prepare
-from .errors import ErrorOut, install_error_handlers
+from .errors import DataError, ErrorOut, install_error_handlers
 from .inputs import install_input_guard
 from .metrics import install_metrics, set_model_version
 from .models_store import ModelHolder
@@ -45,8 +46,9 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
     url = config["LAKSA_DATABASE_URL"]
     prepare(url, migrate=config["LAKSA_MIGRATE"] == "1")
     app.extensions["laksa_sessions"] = make_sessionmaker(make_engine(url, background_checkpoints=True))
+    app.extensions["laksa_registry"] = load_registry(config["LAKSA_REGISTRY_DIR"])
     holder = ModelHolder(config["LAKSA_MODEL_DIR"], config["LAKSA_MODEL_POLL_SECONDS"],
-                         on_switch=lambda served: set_model_version(served.version))
+                         on_switch=lambda served: _switched(app, served))
     app.extensions["laksa_models"] = holder
     set_model_version(holder.current().version)
 
@@ -55,7 +57,6 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
     install_input_guard(app)
     install_metrics(app)
     app.register_api(api)
-    app.extensions["laksa_registry"] = load_registry(config["LAKSA_REGISTRY_DIR"])
     for extension in (login_manager, csrf):
         extension.init_app(app)
     try:
@@ -65,3 +66,13 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
     app.register_blueprint(pages)
     app.register_api(review_api)
     return app
+
+
+def _switched(app, served) -> None:
+    """A newly promoted model may come with registry edits it was trained for (a new OPD or category,
+    a retired one): the operators' choices and the names in answers follow it."""
+    set_model_version(served.version)
+    try:
+        app.extensions["laksa_registry"] = load_registry(app.config["LAKSA_REGISTRY_DIR"])
+    except DataError as error:
+        app.logger.error("registry not reloaded, keeping the one read before: %s", error)

@@ -164,6 +164,29 @@ def test_a_switched_out_model_does_not_stay_frozen(root):
     assert frozen[-1] - frozen[0] < 200  # was about 4 x 196
 
 
+def test_a_version_promoted_before_its_files_arrived_is_served_once_they_have(root, trained_model_dir):
+    promote(root, "20260101T000000Z-aaaaaa")
+    holder = ModelHolder(root, poll_seconds=0)
+
+    def served_after_a_poll():
+        holder.current()
+        if holder._loading is not None:
+            holder._loading.join(timeout=60)
+        return holder.current().version
+
+    late = "20260301T000000Z-cccccc"
+    (root / "PROMOTED").write_text(late + "\n")  # a synced volume delivered PROMOTED first
+    assert served_after_a_poll() == "20260101T000000Z-aaaaaa"
+    copying = add_version(root, trained_model_dir, late)
+    artefact = (copying / "model.joblib").read_bytes()
+    (copying / "model.joblib").write_bytes(artefact[: len(artefact) // 2])  # half copied: refused
+    assert served_after_a_poll() == "20260101T000000Z-aaaaaa"
+    refusal = holder._loading
+    assert served_after_a_poll() == "20260101T000000Z-aaaaaa" and holder._loading is refusal  # not tried again
+    (copying / "model.joblib").write_bytes(artefact)
+    assert served_after_a_poll() == late
+
+
 def test_latest_is_the_newest_trained_and_odd_history_or_names_do_not_trip(root, trained_model_dir):
     add_version(root, trained_model_dir, "baseline", created_at="2020-01-01T00:00:00+00:00")  # copied in by hand
     assert models_cli.main(["--models-dir", str(root), "promote", "latest", "--force"]) == 0
@@ -187,3 +210,25 @@ def test_training_never_replaces_a_models_root_or_its_served_version(root, capsy
         assert train_main(["--data", str(LABELLED), "--out", str(out)]) == 2  # --out where --models-dir was meant
         assert problem in capsys.readouterr().err
     assert sorted(path.name for path in root.iterdir()) == before and promoted_version(root) == "20260101T000000Z-aaaaaa"
+
+
+def test_a_promotion_brings_the_registry_edits_it_was_trained_for(root, tmp_path):
+    from classifier.registry import REGISTRY_DIR
+    from classifier.serve import create_app
+    from test_operators import add_operator, add_prediction
+
+    registry = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, registry)
+    promote(root, "20260101T000000Z-aaaaaa")
+    app = create_app({"LAKSA_MODEL_DIR": str(root), "LAKSA_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+                      "LAKSA_REGISTRY_DIR": str(registry), "LAKSA_MODEL_POLL_SECONDS": "0"})
+    budi, prediction_id = add_operator(app, "budi"), add_prediction(app)
+    with open(registry / "opds.csv", "a", encoding="utf-8") as opds:  # a new OPD, and a model trained with it
+        opds.write("DSDA,Dinas Sumber Daya Air,tanggul dan banjir rob\n")
+    promote(root, "20260201T000000Z-bbbbbb")
+    holder = app.extensions["laksa_models"]
+    holder.current()
+    holder._loading.join(timeout=60)
+    answer = app.test_client().post(f"/predictions/{prediction_id}/override", headers=budi,
+                                    json={"opd": "DSDA", "reason": "tanggul jebol"})
+    assert answer.status_code == 201, answer.json
