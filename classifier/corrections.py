@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from . import spreadsheet
-from .dataset import UNLABELLED
+from .dataset import CORRECTION_SOURCE, UNLABELLED
 from .db import OverrideRecord, PredictionRecord, latest_decisions, make_engine, make_sessionmaker
 from .registry import Registry
 
@@ -34,7 +34,7 @@ def load_corrections(database_url: str, registry: Registry | None = None, keep_o
         engine.dispose()
     frame = pd.DataFrame(rows, columns=["id", "text", "category", "opd", "created_at"])
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-    frame["source"] = "corrections:" + frame["id"]
+    frame["source"] = CORRECTION_SOURCE + frame["id"]
     return frame if registry is None else _registered(frame, registry, keep_opd_only)
 
 
@@ -43,12 +43,12 @@ def _registered(frame: pd.DataFrame, registry: Registry, keep_opd_only: bool) ->
     `keep_opd_only`, a row whose category was retired keeps its (verified) OPD as an OPD-only row."""
     known_opd = frame["opd"].isin(list(registry.opds))
     retired_category = ~frame["category"].isin(list(registry.categories))
-    for name, unknown, fate in (("OPD", ~known_opd, "left out"),
-                                ("category", known_opd & retired_category,
-                                 "kept for their OPD" if keep_opd_only else "left out")):
+    for column, names, unknown, fate in (("opd", "OPDs", ~known_opd, "left out"),
+                                         ("category", "categories", known_opd & retired_category,
+                                          "kept for their OPD" if keep_opd_only else "left out")):
         if unknown.any():
-            counts = frame.loc[unknown, name.lower()].value_counts()
-            print(f"warning: corrections name {name}s not in the registry ({registry.directory}): "
+            counts = frame.loc[unknown, column].value_counts()
+            print(f"warning: corrections name {names} not in the registry ({registry.directory}): "
                   f"{', '.join(f'{code!r} ({n})' for code, n in counts.items())}; {fate}", file=sys.stderr)
     if keep_opd_only:
         frame = frame.assign(category=frame["category"].where(~retired_category, UNLABELLED))

@@ -17,6 +17,7 @@ from .text import mask_personal
 COLUMNS = ("id", "text", "category", "opd", "created_at")
 LABELS = ("category", "opd")
 UNLABELLED = ""  # an empty label: the row does not carry it (e.g. OPD-only rows have no category)
+CORRECTION_SOURCE = "corrections:"  # how the `source` of an operator's correction begins
 
 
 def csv_files(path: Path | str) -> list[Path]:
@@ -122,15 +123,17 @@ def drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Keep one row per text (case and spacing ignored): the latest by created_at, then by position.
 
     Later labels win, so a correction made by an operator replaces an older label for the same text;
-    a label the latest row lacks (an OPD-only row has no category) is the latest one an older row gave.
+    a label the latest row lacks (an OPD-only row has no category) is the latest one an older row gave,
+    except in an operator's correction, which judged both labels (its category may have been retired).
     Texts are compared masked, as the service stores them: a correction of a letter that holds a phone
     number is the same text as the labelled row it came from.
     """
     key = frame["text"].map(mask_personal).str.lower().str.split().str.join(" ")
     order = frame.assign(_key=key, _pos=np.arange(len(frame))).sort_values(["created_at", "_pos"], na_position="first")
+    decided = order["source"].str.startswith(CORRECTION_SOURCE)
     for label in LABELS:
         given = order[label].mask(order[label] == UNLABELLED)
-        order[label] = given.groupby(order["_key"]).ffill().fillna(UNLABELLED)
+        order[label] = given.groupby(order["_key"]).ffill().fillna(UNLABELLED).where(~decided, order[label])
     kept = order.drop_duplicates("_key", keep="last").sort_values("_pos").drop(columns=["_key", "_pos"])
     return kept.reset_index(drop=True), len(frame) - len(kept)
 

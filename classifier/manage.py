@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("db-upgrade")
     commands.add_parser("create-api-key").add_argument("name")
     commands.add_parser("revoke-api-key").add_argument("name")
-    commands.add_parser("export-corrections").add_argument("out")
+    export = commands.add_parser("export-corrections")
+    export.add_argument("out")
+    export.add_argument("--registry", help="registry folder the file must train against (default: LAKSA_REGISTRY_DIR)")
     operator = commands.add_parser("create-operator")
     operator.add_argument("username")
     operator.add_argument("--role", choices=ROLES, default="operator")
@@ -52,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
     prepare(url, migrate=args.command == "db-upgrade" or config["LAKSA_MIGRATE"] == "1")
     sessions = make_sessionmaker(make_engine(url))
     if args.command == "export-corrections":
-        print(f"{export_corrections(url, args.out, load_registry())} corrections written to {args.out}")
+        registry = load_registry(args.registry or config["LAKSA_REGISTRY_DIR"])
+        print(f"{export_corrections(url, args.out, registry)} corrections written to {args.out}")
     elif args.command == "create-operator":
         return _create_operator(sessions, args.username, args.role)
     elif args.command == "create-api-key":

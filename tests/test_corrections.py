@@ -94,9 +94,25 @@ def test_codes_the_registry_no_longer_has_are_named_and_a_verified_opd_is_kept(a
     frame = load_corrections(database_url, load_registry(retired)).set_index("id")
     assert frame.loc[kept, ["category", "opd"]].tolist() == ["", "DLH"]  # an OPD-only row for training
     warning = capsys.readouterr().err
-    assert "'taman_rth' (1)" in warning and str(retired) in warning and "kept for their OPD" in warning
+    assert "categories not in the registry" in warning and "'taman_rth' (1)" in warning
+    assert str(retired) in warning and "kept for their OPD" in warning
     monkeypatch.setenv("LAKSA_DATABASE_URL", database_url)
-    monkeypatch.setattr(manage, "load_registry", lambda: load_registry(retired))
+    monkeypatch.setenv("LAKSA_REGISTRY_DIR", str(retired))  # the export checks against the service's registry
     out = tmp_path / "corrections.csv"
     assert manage.main(["export-corrections", str(out)]) == 0 and "left out" in capsys.readouterr().err
     assert load_labelled(out, registry=load_registry(retired))["category"].tolist() == ["pju_mati"]  # trains as is
+
+
+def test_a_correction_to_a_retired_category_does_not_bring_back_the_rejected_one(app, database_url, tmp_path):
+    retired = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, retired)
+    categories = (retired / "categories.csv").read_text(encoding="utf-8").splitlines()
+    (retired / "categories.csv").write_text("\n".join(l for l in categories if not l.startswith("taman_rth,")) + "\n",
+                                            encoding="utf-8")
+    add(app, TEXT, [("override", "taman_rth", "DLH")])  # the operator rejected pju_mati
+    shipped = write_csv(tmp_path / "old.csv", "id,text,category,opd,created_at",
+                        [f"old-1,{TEXT},pju_mati,DISHUB,2024-05-01T10:00:00"])
+    frame = pd.concat([load_labelled(shipped), load_corrections(database_url, load_registry(retired))],
+                      ignore_index=True)
+    kept, _ = drop_duplicates(frame)
+    assert kept[["category", "opd"]].values.tolist() == [["", "DLH"]]  # trains the OPD head only
