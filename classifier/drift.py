@@ -3,7 +3,7 @@
 A week is flagged when its predicted OPD distribution is further from the training distribution
 than LAKSA_DRIFT_MAX (total variation distance, 0..1), when more than LAKSA_REVIEW_SHARE_MAX of
 its predictions needed review, or when an OPD with at least LAKSA_OVERRIDE_MIN_COUNT predictions
-had more than LAKSA_OVERRIDE_RATE_MAX of them overridden.
+had more than LAKSA_OVERRIDE_RATE_MAX of them sent to another OPD by the operators' latest decision.
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import pandas as pd
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .config import load_config
-from .db import OverrideRecord, PredictionRecord, utcnow
+from .db import OverrideRecord, PredictionRecord, latest_decisions, utcnow
 from .review import WIB
 
 logger = logging.getLogger(__name__)
@@ -47,15 +47,19 @@ def weekly(sessions, training_counts: dict[str, int], weeks: int = 8, bounds: di
     """One entry per ISO week of Kota Tangerang's time (WIB), newest first, with its figures and the flags
     it raises against `bounds` (default: `limits(load_config())`)."""
     since = utcnow() - timedelta(weeks=weeks)
-    overridden = exists().where(OverrideRecord.prediction_id == PredictionRecord.id,
-                                OverrideRecord.action == "override")
+    latest = latest_decisions()
     query = (select(PredictionRecord.created_at, PredictionRecord.opd, PredictionRecord.needs_review,
-                    overridden.label("overridden"))
+                    OverrideRecord.opd)
+             .outerjoin(latest, latest.c.prediction_id == PredictionRecord.id)
+             .outerjoin(OverrideRecord, OverrideRecord.id == latest.c.id)
              .where(PredictionRecord.created_at >= since))
     with sessions() as session:
-        frame = pd.DataFrame(session.execute(query).all(), columns=["created_at", "opd", "needs_review", "overridden"])
+        frame = pd.DataFrame(session.execute(query).all(), columns=["created_at", "opd", "needs_review", "decided"])
     if frame.empty:
         return []
+    # A route is overridden when the operators' last word sends it elsewhere: not for a category-only
+    # correction, nor for an override that was undone.
+    frame["overridden"] = frame["decided"].notna() & (frame["decided"] != frame["opd"])
     frame["week"] = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(WIB).dt.strftime("%G-W%V")
     bounds = bounds or limits(load_config())
     result = []

@@ -41,6 +41,21 @@ def test_weekly_flags_drift_review_share_and_override_rate(app, client):
     assert "laksa_week_flags 3.0" in metrics and "laksa_week_review_share 1.0" in metrics
 
 
+def test_only_routes_the_operators_last_sent_elsewhere_count_as_overridden(app):
+    add_predictions(app, "DAMKAR", 4)
+    with app.extensions["laksa_sessions"].begin() as session:
+        first, second, third, _ = session.query(PredictionRecord).order_by(PredictionRecord.id)
+        for prediction, decisions in ((first, [("c", "DLH")]),  # sent elsewhere: counts
+                                      (second, [("c", "DLH"), ("c", "DAMKAR")]),  # undone: does not
+                                      (third, [("other", "DAMKAR")])):  # the category only: does not
+            for category, opd in decisions:
+                session.add(OverrideRecord(prediction_id=prediction.id, created_at=utcnow(), operator="op",
+                                           action="override", category=category, opd=opd, previous_category="c",
+                                           previous_opd="DAMKAR", reason="x"))
+                session.flush()
+    assert weekly(app.extensions["laksa_sessions"], {"DAMKAR": 1})[0]["override_rate"] == {"DAMKAR": 0.25}
+
+
 def test_a_week_is_a_tangerang_week_and_the_limits_are_the_services(app, client):
     now = utcnow().astimezone(WIB)
     monday_2am = (now - timedelta(days=now.weekday() + 7)).replace(hour=2, minute=0, second=0, microsecond=0)
