@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,13 +143,24 @@ def split(frame: pd.DataFrame, valid_fraction: float, seed: int) -> tuple[pd.Dat
     """Hold out the latest `valid_fraction` by created_at, or a seeded random share when there are no dates.
 
     Rows without a category (OPD-only rows) are held out in that share apart from the others, so
-    that both heads have validation rows whichever kind of row is newer.
+    that both heads have validation rows whichever kind of row is newer; each kind is split by time
+    when all its rows are dated (an undated archive leaves the labelled rows' split by time). The
+    kind of split is "time", "random", or for mixed kinds e.g. "time; OPD-only rows: random".
     """
-    by_time = frame["created_at"].notna().all()
-    parts = [_hold_out(group, valid_fraction, by_time, seed)
-             for _, group in frame.groupby(frame["category"] == UNLABELLED, sort=False)]
-    return (pd.concat([train for train, _ in parts]), pd.concat([valid for _, valid in parts]),
-            "time" if by_time else "random")
+    parts, kinds = [], {}
+    for opd_only, group in frame.groupby(frame["category"] == UNLABELLED, sort=False):
+        dated = group["created_at"].notna()
+        rows = "OPD-only rows" if opd_only else "rows"
+        if dated.any() and not dated.all():
+            print(f"warning: {int((~dated).sum())} of {len(group)} {rows} have no created_at; their validation "
+                  "rows are drawn at random instead of the newest", file=sys.stderr)
+        parts.append(_hold_out(group, valid_fraction, dated.all(), seed))
+        kinds[rows] = "time" if dated.all() else "random"
+    if len(set(kinds.values())) == 1:
+        kind = next(iter(kinds.values()))
+    else:
+        kind = f"{kinds['rows']}; OPD-only rows: {kinds['OPD-only rows']}"
+    return pd.concat([train for train, _ in parts]), pd.concat([valid for _, valid in parts]), kind
 
 
 def _hold_out(frame: pd.DataFrame, valid_fraction: float, by_time: bool, seed: int):

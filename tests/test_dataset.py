@@ -134,6 +134,15 @@ def test_split_holds_out_opd_only_rows_apart():
     assert kind == "time" and set(valid["text"]) == {"e", "j"} and len(train) == 8
 
 
+def test_an_undated_archive_leaves_the_labelled_rows_split_by_time(capsys):
+    frame = pd.DataFrame({"text": list("abcdefghij"), "category": ["c"] * 5 + [""] * 5,
+                          "created_at": list(pd.date_range("2024-01-01", periods=5, tz="UTC")) + [pd.NaT] * 5})
+    train, valid, kind = split(frame, 0.2, seed=0)
+    assert kind == "time; OPD-only rows: random" and "e" in set(valid["text"]) and len(valid) == 2
+    mixed = frame.assign(category="c")  # one kind, half of it undated: random, with a warning
+    assert split(mixed, 0.2, seed=0)[2] == "random" and "5 of 10 rows have no created_at" in capsys.readouterr().err
+
+
 def test_shipped_data_is_valid_varied_and_has_no_near_duplicates():
     registry = load_registry()
     frame = load_labelled(LABELLED, registry=registry)
