@@ -74,8 +74,12 @@ def load_labelled(path: Path | str, columns: dict[str, str] | None = None, regis
     Every row keeps `source` ("file:row") so that later errors can point at it.
     """
     columns = {name: (columns or {}).get(name, name) for name in COLUMNS}
-    frames = [_validate(_read_csv(file), file, columns, registry, require_labels) for file in csv_files(path)]
-    return pd.concat(frames, ignore_index=True)
+    frames = {file: _validate(_read_csv(file), file, columns, registry, require_labels) for file in csv_files(path)}
+    if not any(len(frame) for frame in frames.values()):
+        raise DataError("no data rows", file=str(path))
+    for file in (file for file, frame in frames.items() if frame.empty):  # e.g. an export of no corrections
+        print(f"warning: file {file}: no data rows", file=sys.stderr)
+    return pd.concat([frame for frame in frames.values() if len(frame)], ignore_index=True)
 
 
 def _validate(frame: pd.DataFrame, file: Path, columns: dict[str, str], registry: Registry | None,
@@ -85,8 +89,6 @@ def _validate(frame: pd.DataFrame, file: Path, columns: dict[str, str], registry
     if missing:
         raise DataError(f"missing column(s) {', '.join(missing)}; found {', '.join(frame.columns)}",
                         file=str(file), row=1)
-    if frame.empty:
-        raise DataError("no data rows", file=str(file))
     out = pd.DataFrame({name: frame[source].str.strip() if source in frame.columns else ""
                         for name, source in columns.items()})
     out["text"] = out["text"].map(unguard)  # a text exported for spreadsheets, e.g. by export-corrections

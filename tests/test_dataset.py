@@ -84,11 +84,15 @@ def test_a_row_whose_field_count_differs_from_the_header_is_refused(tmp_path, ro
     assert f"file {path}, row {row}: " in str(error.value) and "the header has 5" in str(error.value)
 
 
-def test_a_file_with_only_a_header_is_refused(tmp_path):
+def test_a_file_with_only_a_header_is_refused_unless_its_folder_has_rows(tmp_path, capsys):
     path = write_csv(tmp_path / "h.csv", HEADER, [])
     with pytest.raises(DataError, match="no data rows") as error:
         load_labelled(path)
     assert str(path) in str(error.value)
+    # An export of no corrections beside the labelled data: a warning, not a stop.
+    write_csv(tmp_path / "labelled.csv", HEADER, ["1,jalan rusak parah,jalan_rusak,DPUPR,2024-01-01"])
+    assert load_labelled(tmp_path)["text"].tolist() == ["jalan rusak parah"]
+    assert f"file {path}: no data rows" in capsys.readouterr().err
 
 
 def test_mapped_column_names_and_folder_loading(tmp_path):
