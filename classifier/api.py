@@ -24,7 +24,8 @@ from .text import mask_personal, mask_personal_values
 
 intake = Tag(name="intake", description="Routing of new complaints, for intake systems (X-API-Key)")
 ops = Tag(name="operations", description="Health, readiness and model metadata")
-api = APIBlueprint("api", __name__, abp_tags=[intake])
+# 422 on every route: the input guard refuses values no database can store (see inputs.py), in any query.
+api = APIBlueprint("api", __name__, abp_tags=[intake], abp_responses={422: ErrorOut})
 SECURITY = [{"api_key": []}]
 
 
@@ -248,7 +249,7 @@ def ready():
 
 
 @api.get("/drift", summary="Routing health per week: OPD mix vs training, review share, override rates",
-         tags=[ops], responses={200: DriftOut})
+         tags=[ops], responses={200: DriftOut, 503: ErrorOut})
 def drift():
     return {"limits": drift_limits(current_app.config), "weeks": served_weeks(current_app)}
 

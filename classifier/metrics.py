@@ -14,6 +14,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                multiprocess)
 
 from .drift import DriftCollector
+from .errors import ErrorOut
 
 REQUESTS = Counter("laksa_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
 LATENCY = Histogram("laksa_http_request_seconds", "HTTP request latency", ["endpoint", "status"],
@@ -70,7 +71,8 @@ def install_metrics(app: Flask) -> None:
     routing_health.register(DriftCollector(app))
 
     @app.get("/metrics", summary="Prometheus metrics", responses={200: {
-        "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
+        "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+        422: ErrorOut})
     def metrics():
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()

@@ -20,10 +20,11 @@ from .errors import ApiError, ErrorOut
 from .operators import auth_limit, protect_unsafe_methods, signed_in_operator
 
 tag = Tag(name="operators", description="Review queue and decisions, for signed-in operators (session or basic auth)")
-# Any call may meet a missing sign-in (401), a missing CSRF token (400) or, after failed sign-ins, the limit (429).
+# Any call may meet a missing sign-in (401), a missing CSRF token (400), after failed sign-ins the limit
+# (429), or an unreachable database (503).
 review_api = APIBlueprint("review_api", __name__, abp_tags=[tag],
                           abp_security=[{"operator_basic": []}, {"operator_session": []}],
-                          abp_responses={400: ErrorOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut})
+                          abp_responses={code: ErrorOut for code in (400, 401, 422, 429, 503)})
 auth_limit(review_api)
 SECURITY_SCHEMES = {"operator_basic": {"type": "http", "scheme": "basic"},
                     "operator_session": {"type": "apiKey", "in": "cookie", "name": "session"}}
