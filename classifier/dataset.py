@@ -54,6 +54,9 @@ def _check_field_counts(text: str, path: Path) -> None:
     values, and reads a comma at the end of every row as an index column that shifts the others."""
     records = (fields for fields in csv.reader(io.StringIO(text)) if fields)  # blank lines are not rows
     header, row = next(records, []), 1
+    if len(header) == 1 and ";" in header[0]:  # what a spreadsheet with Indonesian settings saves
+        raise DataError("the header is separated by ';', not ','; save the file as comma-separated CSV",
+                        file=str(path), row=1)
     try:
         for row, fields in enumerate(records, start=2):
             if len(fields) != len(header):

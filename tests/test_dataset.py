@@ -84,6 +84,12 @@ def test_a_row_whose_field_count_differs_from_the_header_is_refused(tmp_path, ro
     assert f"file {path}, row {row}: " in str(error.value) and "the header has 5" in str(error.value)
 
 
+def test_a_semicolon_separated_file_is_named_as_such(tmp_path):
+    path = write_csv(tmp_path / "excel.csv", HEADER.replace(",", ";"), ["1;jalan rusak;jalan_rusak;DPUPR;2024-01-01"])
+    with pytest.raises(DataError, match=f"file {path}, row 1: the header is separated by ';'"):
+        load_labelled(path)
+
+
 def test_a_file_with_only_a_header_is_refused_unless_its_folder_has_rows(tmp_path, capsys):
     path = write_csv(tmp_path / "h.csv", HEADER, [])
     with pytest.raises(DataError, match="no data rows") as error:

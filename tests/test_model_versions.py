@@ -232,3 +232,19 @@ def test_a_promotion_brings_the_registry_edits_it_was_trained_for(root, tmp_path
     answer = app.test_client().post(f"/predictions/{prediction_id}/override", headers=budi,
                                     json={"opd": "DSDA", "reason": "tanggul jebol"})
     assert answer.status_code == 201, answer.json
+
+
+def test_the_gate_reads_an_evaluation_file_as_evaluate_does(root, tmp_path, capsys):
+    from conftest import write_csv
+
+    promote(root, "20260101T000000Z-aaaaaa")
+    header = "id,text,category,opd,created_at"
+    partial = write_csv(tmp_path / "partial.csv", header, ["1,lampu jalan mati,pju_mati,DISHUB,2024-01-01",
+                                                           "2,sampah menumpuk di pasar,sampah,,2024-01-02"])
+    assert models_cli.main(["--models-dir", str(root), "promote", "20260201T000000Z-bbbbbb",
+                            "--eval-data", str(partial)]) == 0
+    assert "(1 rows)" in capsys.readouterr().out  # compared on the row with an OPD
+    no_opd = write_csv(tmp_path / "no_opd.csv", header, ["1,lampu jalan mati,pju_mati,,2024-01-01"])
+    assert models_cli.main(["--models-dir", str(root), "promote", "20260101T000000Z-aaaaaa",
+                            "--eval-data", str(no_opd)]) == 2
+    assert "no row has an OPD" in capsys.readouterr().err
