@@ -135,8 +135,8 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
         changed = [f"seen_{name}" for name, shown, now in zip(("category", "opd"), seen, (previous_category, previous_opd))
                    if shown is not None and shown != now]
         if changed:
-            raise ApiError(409, "label_changed", f"another decision changed the label since it was shown: it is now "
-                           f"{previous_category} / {previous_opd}", [{"field": field, "problem": "no longer the "
+            raise ApiError(409, "label_changed", f"the label shown is not the current one: it is "
+                           f"{previous_category} / {previous_opd}", [{"field": field, "problem": "not the "
                            "current label"} for field in changed])
         new_category, new_opd = (category or previous_category, opd or previous_opd) if action == "override" \
             else (previous_category, previous_opd)

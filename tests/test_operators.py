@@ -89,7 +89,7 @@ def test_a_decision_on_a_label_that_changed_since_it_was_shown_is_a_409(app, cli
     for action, body in (("confirm", {}), ("override", {"opd": "DPUPR", "reason": "jalan"})):
         answer = client.post(f"/predictions/{prediction_id}/{action}", json={**body, **seen}, headers=ani)
         assert answer.status_code == 409 and answer.json["error"] == "label_changed"
-        assert answer.json["fields"] == [{"field": "seen_opd", "problem": "no longer the current label"}]
+        assert answer.json["fields"] == [{"field": "seen_opd", "problem": "not the current label"}]
     assert count_decisions(app) == 1
     now = client.post(f"/predictions/{prediction_id}/confirm", json={"seen_opd": "DLH", "reason": "cek 0812 3456 7890"},
                       headers=ani)
