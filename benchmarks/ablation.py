@@ -6,6 +6,7 @@ step switched at a time (off if the defaults run it, on if they do not), evaluat
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import warnings
@@ -38,7 +39,8 @@ VARIANTS = {
 }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m benchmarks.ablation", description=__doc__.split("\n")[0]).parse_args(argv)
     if not REAL_DATA.is_file():
         print(f"skipped: {REAL_DATA} is not present")
         return 0

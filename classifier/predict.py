@@ -1,7 +1,7 @@
 """Route a CSV of complaints: `python -m classifier.predict --model DIR --data PATH --out OUT.csv`.
 
 Writes one row per input row, in input order: id, category, category_confidence, opd, opd_name,
-opd_confidence, needs_review, alternatives (JSON) and reasons. Without --out, routes the texts
+opd_confidence, needs_review, alternatives and reasons (both JSON). Without --out, routes the texts
 given with --text and prints JSON.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def prediction_rows(ids, predictions) -> pd.DataFrame:
         "opd": p.opd.label, "opd_name": p.opd.name, "opd_confidence": p.opd.confidence,
         "needs_review": p.needs_review,
         "alternatives": json.dumps({"category": p.category.alternatives, "opd": p.opd.alternatives}, ensure_ascii=False),
-        "reasons": " ".join(p.reasons)} for id_, p in zip(ids, predictions)])
+        "reasons": json.dumps(p.reasons, ensure_ascii=False)} for id_, p in zip(ids, predictions)])
 
 
 def main(argv: list[str] | None = None) -> int:

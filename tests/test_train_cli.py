@@ -110,6 +110,7 @@ def test_predict_writes_one_row_per_input(trained_model_dir, tmp_path):
     routed = pd.read_csv(out)
     assert list(routed["id"]) == [f"x{i}" for i in range(4)]
     assert routed.loc[0, "opd"] == "PDAM" and routed.loc[1, "opd"] == "DAMKAR"
+    assert all(isinstance(json.loads(reasons), list) for reasons in routed["reasons"])  # phrases stay apart
 
 
 @pytest.mark.parametrize("rows, header, expected", [
