@@ -49,6 +49,7 @@ benchmark-model: setup
 # /predict under gunicorn against a bare echo app, with `wrk` when installed (apt-get install wrk).
 benchmark-service: setup
 	$(BIN)/python -m benchmarks.service_load
+	$(BIN)/python -m benchmarks.masking
 
 # Training time and peak memory at 1k, 10k and 100k complaints (about ten minutes).
 benchmark-scale: setup

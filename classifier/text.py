@@ -18,11 +18,14 @@ LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon"
 # Masks are plain letter tokens so that they survive tokenisation and become features.
 URL_TOKEN, EMAIL_TOKEN, PHONE_TOKEN, NIK_TOKEN, NUMBER_TOKEN = "xurlx", "xemailx", "xtelpx", "xnikx", "xnomorx"
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|id|co\.id|go\.id|net|org)(?:/\S*)?\b", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# A run of name characters is matched only from its start (the look-behinds): tried from every
+# position inside a long run, as a citizen's text can make it, each pattern took quadratic time.
+_URL = re.compile(r"(?:https?://|www\.)\S+|(?<![\w-])[\w-]+\.(?:com|id|co\.id|go\.id|net|org)(?:/\S*)?\b",
+                  re.IGNORECASE)
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Written in disguise against scrapers: budi(at)gmail(dot)com, budi [at] gmail.com.
 _BRACKETED_AT = re.compile(r"[(\[]\s*at\s*[)\]]", re.IGNORECASE)
-_DISGUISED_EMAIL = re.compile(r"[\w.+-]+\s*[(\[]\s*at\s*[)\]]\s*[\w-]+(?:\s*(?:[(\[]\s*dot\s*[)\]]|\.)\s*[\w-]+)+",
+_DISGUISED_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+\s*[(\[]\s*at\s*[)\]]\s*[\w-]+(?:\s*(?:[(\[]\s*dot\s*[)\]]|\.)\s*[\w-]+)+",
                               re.IGNORECASE)
 # Mobiles: +62 / 62 / 0, then 8 and 8-12 more digits. Landlines: 0 or +62, an area code of 1-3 digits
 # (021, 0274; sometimes in brackets), then 6-8 digits. Any of them with spaces, dots or dashes.
