@@ -7,6 +7,7 @@ from flask import Flask, g, request
 
 from .db import find_api_key, hash_key
 from .errors import ApiError
+from .inputs import json_body
 
 INTAKE_PATH = "/predict"
 
@@ -17,7 +18,8 @@ def is_intake(path: str) -> bool:
 
 
 def install_api_keys(app: Flask, env_keys: str) -> None:
-    configured = {key.strip() for key in env_keys.split(",") if key.strip()}
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters, which a header can hold.
+    configured = {key.strip().encode() for key in env_keys.split(",") if key.strip()}
 
     @app.before_request
     def _require_api_key():
@@ -27,7 +29,7 @@ def install_api_keys(app: Flask, env_keys: str) -> None:
         if not key:
             raise ApiError(401, "missing_api_key", "send your key in the X-API-Key header",
                            [{"field": "X-API-Key", "problem": "missing"}])
-        if any(hmac.compare_digest(key, known) for known in configured):
+        if any(hmac.compare_digest(key.encode(), known) for known in configured):
             g.api_key_name = f"env:{hash_key(key)[:8]}"
             return None
         name = find_api_key(app.extensions["laksa_sessions"], key)
@@ -39,6 +41,6 @@ def install_api_keys(app: Flask, env_keys: str) -> None:
 
     @app.before_request
     def _require_json_body():
-        if request.method == "POST" and is_intake(request.path) and request.get_json(silent=True) is None:
+        if request.method == "POST" and is_intake(request.path) and json_body(request) is None:
             raise ApiError(400, "invalid_json", "the body must be a JSON object (Content-Type: application/json)",
                            [{"field": "body", "problem": "not valid JSON"}])

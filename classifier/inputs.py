@@ -1,5 +1,8 @@
 """Values that one of the databases cannot store are refused at the door, with a 422 naming the field.
 
+So is JSON nested deeper than MAX_DEPTH: the checks and the masking of metadata recurse, and
+past Python's recursion limit (a few kilobytes of brackets) they, or the JSON parser, failed with a 500.
+
 PostgreSQL's text cannot hold the NUL character and its JSON refuses NaN and Infinity (which
 Flask's JSON parser accepts); neither database nor UTF-8 can hold a lone surrogate (JSON's
 "\\ud800"). Let through, they failed only at the insert: a 500, or on /predict a 503 telling the
@@ -12,6 +15,28 @@ import math
 from flask import Flask, request
 
 from .errors import ApiError
+
+MAX_DEPTH = 32  # levels of JSON nesting; intake metadata needs a few
+
+
+def json_body(req):
+    """The request's JSON (None when it is not JSON); a 400 for JSON nested beyond what the parser takes."""
+    try:
+        return req.get_json(silent=True)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body is nested too deeply to read",
+                       [{"field": "body", "problem": f"nested more than {MAX_DEPTH} levels deep"}]) from None
+
+
+def too_deep(value) -> bool:
+    """Whether a JSON value nests more than MAX_DEPTH levels (walked without recursion)."""
+    level = [value]
+    for _ in range(MAX_DEPTH + 1):
+        level = [item for node in level if isinstance(node, (dict, list))
+                 for item in (node.values() if isinstance(node, dict) else node)]
+        if not level:
+            return False
+    return True
 
 
 def problem(value) -> str | None:
@@ -53,7 +78,11 @@ def install_input_guard(app: Flask) -> None:
         for name, value in req.args.items(multi=True):
             fields += unstorable(value, name)
         if req.is_json:
-            fields += unstorable(req.get_json(silent=True), "")
+            body = json_body(req)
+            if too_deep(body):
+                raise ApiError(422, "too_deep", f"JSON is limited to {MAX_DEPTH} levels of nesting",
+                               [{"field": "body", "problem": f"nested more than {MAX_DEPTH} levels deep"}])
+            fields += unstorable(body, "")
         else:
             for name, value in req.form.items(multi=True):
                 fields += unstorable(value, name)

@@ -16,6 +16,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 from .drift import DriftCollector
 from .errors import ErrorOut
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REQUESTS = Counter("laksa_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
 LATENCY = Histogram("laksa_http_request_seconds", "HTTP request latency", ["endpoint", "status"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
@@ -62,7 +63,8 @@ def install_metrics(app: Flask) -> None:
     def _count(response):
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         status = str(response.status_code)
-        REQUESTS.labels(endpoint, request.method, status).inc()
+        method = request.method if request.method in KNOWN_METHODS else "other"  # any client can invent one
+        REQUESTS.labels(endpoint, method, status).inc()
         LATENCY.labels(endpoint, status).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 

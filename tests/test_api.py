@@ -100,6 +100,29 @@ def test_simultaneous_batches_sharing_external_ids_in_another_order_all_succeed(
     assert statuses == [200] * 30 and len(stored(app)) == 15 * 20
 
 
+def test_hostile_input_gets_a_clear_4xx_and_adds_no_metrics_series(client):
+    nested = "x"
+    for _ in range(40):
+        nested = {"a": nested}
+    answer = client.post("/predict", json={"text": "lampu mati", "metadata": nested}, headers=KEY)
+    assert answer.status_code == 422 and answer.json["error"] == "too_deep"
+    brackets = client.get("/health", data="[" * 3000 + "]" * 3000, content_type="application/json")
+    assert brackets.status_code == 400 and brackets.json["error"] == "invalid_json"  # was a RecursionError: 500
+    accented = client.post("/predict", json={"text": "lampu mati"}, headers={"X-API-Key": "kunci-\xe9"})
+    assert accented.status_code == 401  # hmac refused to compare a non-ASCII str: 500
+    series = 'laksa_http_requests_total{endpoint="unmatched",method="other",status="405"}'
+
+    def invented_methods_counted():  # the counters are the process's: other tests count too
+        lines = client.get("/metrics").get_data(as_text=True).splitlines()
+        assert not any('method="M' in line for line in lines)  # each would be a series of its own
+        return sum(float(line.split()[-1]) for line in lines if line.startswith(series))
+
+    before = invented_methods_counted()
+    for method in ("M1", "M2", "M3"):
+        assert client.open("/health", method=method).status_code == 405
+    assert invented_methods_counted() == before + 3
+
+
 @pytest.mark.parametrize("headers, error", [({}, "missing_api_key"), ({"X-API-Key": "nope"}, "invalid_api_key")])
 def test_wrong_or_missing_key_is_401(client, headers, error):
     response = client.post("/predict", json={"text": "lampu mati"}, headers=headers)
