@@ -334,7 +334,7 @@ def decide(prediction_id: str):
     action = "confirm" if form.get("action") == "confirm" else "override"
     try:
         review.decide(_db(), _registry(), prediction_id, current_user.username, action,
-                      category=form.get("category") or None, opd=form.get("opd") or None,
+                      category=_changed(form, "category"), opd=_changed(form, "opd"),
                       reason=form.get("reason", ""), seen=(form.get("seen_category"), form.get("seen_opd")))
     except ApiError as error:
         if error.status not in (409, 422):
@@ -342,6 +342,13 @@ def decide(prediction_id: str):
         return complaint(prediction_id, errors=_indonesian(error), form=form, status=error.status)
     flash("Rute dikonfirmasi." if action == "confirm" else "Koreksi tersimpan.", "success")
     return redirect(url_for("operators.queue"))
+
+
+def _changed(form, name: str) -> str | None:
+    """The label the operator chose for `name`, or None where the form keeps the one shown: a field
+    left as it was must not undo what someone else changed meanwhile (after a 409, say)."""
+    chosen = form.get(name) or None
+    return None if chosen == form.get(f"seen_{name}") else chosen
 
 
 def _dashboard_range() -> tuple:

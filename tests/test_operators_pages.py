@@ -216,6 +216,50 @@ def test_a_page_decision_on_a_label_another_operator_changed_is_refused(app, cli
     assert 'name="seen_opd" value="DLH"' in answer.get_data(as_text=True)  # the page shows the new label
 
 
+def _selected(page: str, name: str) -> str:
+    select = re.search(rf'<select id="{name}" name="{name}">(.*?)</select>', page, re.S).group(1)
+    return re.search(r'<option value="([^"]*)" selected', select).group(1)
+
+
+def test_saving_again_after_a_refusal_keeps_what_the_other_operator_changed(app, client):
+    add_operator(app, "budi")
+    ani = add_operator(app, "ani")
+    prediction_id = add_prediction(app, opd="DPUPR")
+    sign_in(client)
+    page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
+    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    fixed = next(code for code in app.extensions["laksa_registry"].categories if code != seen["seen_category"])
+    assert app.test_client().post(f"/predictions/{prediction_id}/override", json={"category": fixed, "reason": "x"},
+                                  headers=ani).status_code == 201  # Ani fixes the category only
+    mine = {"csrf_token": token(client), "action": "override", "reason": "bukan jalan", "opd": "DLH",
+            "category": _selected(page, "category")}  # Budi changes the OPD only
+    refused = client.post(f"/operator/complaints/{prediction_id}/decide", data={**mine, **seen})
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert _selected(page, "opd") == "DLH" and _selected(page, "category") == fixed  # his change, her category
+    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    again = {**mine, "csrf_token": token(client), "category": _selected(page, "category"), **seen}
+    assert client.post(f"/operator/complaints/{prediction_id}/decide", data=again).status_code == 302
+    with app.extensions["laksa_sessions"]() as session:
+        last = session.scalars(select(OverrideRecord).order_by(OverrideRecord.id.desc())).first()
+    assert (last.category, last.opd) == (fixed, "DLH")
+
+
+def test_an_opd_correction_keeps_a_category_the_registry_no_longer_has(app, client):
+    add_operator(app, "budi")
+    prediction_id = add_prediction(app, opd="DISHUB", category="parkir_lama")  # stored before a retraining
+    sign_in(client)
+    page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
+    assert _selected(page, "category") == "" and "(tetap: parkir_lama)" in page
+    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    form = {"csrf_token": token(client), "action": "override", "reason": "liar di trotoar", "opd": "SATPOLPP",
+            "category": _selected(page, "category"), **seen}
+    assert client.post(f"/operator/complaints/{prediction_id}/decide", data=form).status_code == 302
+    with app.extensions["laksa_sessions"]() as session:
+        last = session.scalars(select(OverrideRecord)).one()
+    assert (last.category, last.opd) == ("parkir_lama", "SATPOLPP")  # not the first category of the list
+
+
 def test_the_dashboard_counts_and_draws(app, client):
     auth = add_operator(app, "budi")
     now = utcnow()
