@@ -29,17 +29,23 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
+YEARS = (1900, 9000)  # the years a filter may name
+
+
 def parse_moment(value: str | None, field: str, end: bool = False) -> datetime | None:
     """An ISO date or datetime from a filter, as UTC. A bare date is a WIB day; as an `end` it includes that day."""
     if not value:
         return None
     try:
         moment, whole_day = _date_or_datetime(value.strip())
+        if not YEARS[0] <= moment.year <= YEARS[1]:  # near the calendar's ends, day arithmetic overflows
+            raise ValueError(f"year {moment.year}")
         if end and whole_day:
             moment += timedelta(days=1)
         return as_utc(moment.replace(tzinfo=WIB) if moment.tzinfo is None else moment)
     except (ValueError, OverflowError):  # OverflowError: a day at either end of the calendar, e.g. 9999-12-31
-        raise ApiError(422, "invalid_date", f"{field} must be a date (YYYY-MM-DD) or an ISO datetime",
+        raise ApiError(422, "invalid_date", f"{field} must be a date (YYYY-MM-DD) or an ISO datetime, "
+                       f"in the years {YEARS[0]}-{YEARS[1]}",
                        [{"field": field, "problem": f"not a date: {value[:40]!r}"}]) from None
 
 
@@ -124,6 +130,7 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
     it since, 409, rather than confirming a label the operator never saw or silently undoing the
     other correction. The reason is masked like the complaint: operators paste phone numbers too.
     """
+    reason = reason.replace("\r\n", "\n")  # as a browser sends a textarea's line breaks, each counted once there
     _check_decision(registry, action, category, opd, reason)
     with sessions.begin() as session:
         # A no-op UPDATE first takes the prediction's row lock (PostgreSQL) or the write lock (SQLite) before

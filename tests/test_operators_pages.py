@@ -123,9 +123,13 @@ def test_odd_page_numbers_and_dates_get_a_page_not_a_500(app, client):
     sign_in(client)
     assert client.get("/operator/?page=%C2%B2").status_code == 200  # "²".isdigit(), but int("²") fails
     for query, message in (("to=9999-12-31", "Tanggal tidak valid"), ("from=0001-01-01", "Tanggal tidak valid"),
+                           ("to=0001-01-05", "Tanggal tidak valid"),  # 30 days before it: an OverflowError
+                           ("from=9999-12-30&to=9999-12-31T23:00:00%2B00:00", "Tanggal tidak valid"),
                            ("from=2000-01-01", "terlalu panjang")):  # one chart entry a day since 2000
         answer = client.get(f"/operator/dashboard?{query}")
         assert answer.status_code == 422 and message in answer.get_data(as_text=True)
+    chart = client.get("/operator/dashboard/volume.svg?from=0001-01-01T00:00:00%2B00:00&to=0001-01-03")
+    assert chart.status_code == 422
 
 
 def test_citizen_text_is_escaped_on_every_page(app, client):
@@ -258,6 +262,22 @@ def test_an_opd_correction_keeps_a_category_the_registry_no_longer_has(app, clie
     with app.extensions["laksa_sessions"]() as session:
         last = session.scalars(select(OverrideRecord)).one()
     assert (last.category, last.opd) == ("parkir_lama", "SATPOLPP")  # not the first category of the list
+
+
+def test_a_reason_with_line_breaks_counts_them_as_the_text_box_does(app, client):
+    from classifier.review import MAX_REASON_CHARS
+
+    add_operator(app, "budi")
+    prediction_id = add_prediction(app)
+    sign_in(client)
+    reason = "\r\n".join(["salah rute"] * 181)  # how a browser sends a text box's line breaks
+    assert len(reason.replace("\r\n", "\n")) <= MAX_REASON_CHARS < len(reason)
+    page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
+    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    form = {"csrf_token": token(client), "action": "override", "opd": "DLH", "reason": reason, **seen}
+    assert client.post(f"/operator/complaints/{prediction_id}/decide", data=form).status_code == 302
+    with app.extensions["laksa_sessions"]() as session:
+        assert "\r" not in session.scalars(select(OverrideRecord.reason)).one()
 
 
 def test_the_dashboard_counts_and_draws(app, client):
