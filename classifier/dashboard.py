@@ -8,7 +8,7 @@ import io
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from .db import OverrideRecord, PredictionRecord, latest_decisions
@@ -20,21 +20,25 @@ CHARTS = ("volume", "opd", "category", "override_rate")
 
 def summary(session: Session, start: datetime, end: datetime) -> dict:
     """Figures of predictions received in [start, end): per WIB day, per OPD and category, reviews, overrides."""
-    decided = exists().where(OverrideRecord.prediction_id == PredictionRecord.id)
-    corrected = exists().where(OverrideRecord.prediction_id == PredictionRecord.id, OverrideRecord.action == "override")
-    per_route = within(select(
-        PredictionRecord.opd, func.count(), func.sum(case((PredictionRecord.needs_review, 1), else_=0)),
-        func.sum(case((decided, 1), else_=0)), func.sum(case((corrected, 1), else_=0))),
-        PredictionRecord.created_at, start, end).group_by(PredictionRecord.opd)
+    decision, latest = aliased(OverrideRecord), latest_decisions()  # each prediction's effective label
+
+    def with_decisions(query):
+        return within(query.select_from(PredictionRecord)
+                      .outerjoin(latest, latest.c.prediction_id == PredictionRecord.id)
+                      .outerjoin(decision, decision.id == latest.c.id), PredictionRecord.created_at, start, end)
+
+    reviewed = case((decision.id.is_not(None), 1), else_=0)
+    # Corrected: sent to another OPD by the latest decision (as in drift.py), not a category-only or undone override.
+    corrected = case((decision.opd.is_not(None) & (decision.opd != PredictionRecord.opd), 1), else_=0)
+    per_route = with_decisions(select(PredictionRecord.opd, func.count(),
+                                      func.sum(case((PredictionRecord.needs_review, 1), else_=0)),
+                                      func.sum(reviewed), func.sum(corrected))).group_by(PredictionRecord.opd)
     routes = {opd: {"predicted": n, "needs_review": int(review or 0), "reviewed": int(seen or 0),
                     "corrected": int(fixed or 0)} for opd, n, review, seen, fixed in session.execute(per_route)}
 
-    decision, latest = aliased(OverrideRecord), latest_decisions()
     opd, category = func.coalesce(decision.opd, PredictionRecord.opd), func.coalesce(decision.category,
                                                                                       PredictionRecord.category)
-    effective = within(select(opd, category, func.count()).select_from(PredictionRecord)
-                       .outerjoin(latest, latest.c.prediction_id == PredictionRecord.id)
-                       .outerjoin(decision, decision.id == latest.c.id), PredictionRecord.created_at, start, end)
+    effective = with_decisions(select(opd, category, func.count()))
     by_opd, by_category = Counter(), Counter()
     for opd_code, category_code, n in session.execute(effective.group_by(opd, category)):
         by_opd[opd_code] += n

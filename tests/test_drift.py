@@ -1,6 +1,7 @@
 """Routing health per week, on the JSON endpoint and in /metrics, with flags past the limits."""
 from datetime import timedelta
 
+from classifier.dashboard import summary
 from classifier.db import OverrideRecord, PredictionRecord, new_id, utcnow
 from classifier.drift import total_variation, weekly
 from classifier.review import WIB
@@ -54,6 +55,9 @@ def test_only_routes_the_operators_last_sent_elsewhere_count_as_overridden(app):
                                            previous_opd="DAMKAR", reason="x"))
                 session.flush()
     assert weekly(app.extensions["laksa_sessions"], {"DAMKAR": 1})[0]["override_rate"] == {"DAMKAR": 0.25}
+    with app.extensions["laksa_sessions"]() as session:  # the operators' dashboard counts them alike
+        routes = summary(session, utcnow() - timedelta(days=1), utcnow() + timedelta(days=1))["routes"]
+    assert routes["DAMKAR"] == {"predicted": 4, "needs_review": 0, "reviewed": 3, "corrected": 1}
 
 
 def test_a_week_is_a_tangerang_week_and_the_limits_are_the_services(app, client):
