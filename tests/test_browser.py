@@ -50,7 +50,9 @@ def shift(trained_model_dir, tmp_path_factory):
         engine.dispose()
         texts, routed = sample_complaints(), []
         for start in range(0, len(texts), 100):
-            batch = {"items": [{"text": t} for t in texts[start:start + 100]]}
+            # Intake ids without spaces, as long as allowed: the pages must wrap them, not scroll sideways.
+            batch = {"items": [{"text": t, "external_id": f"LAKSA-{start + i:04d}-" + "x" * 189}
+                               for i, t in enumerate(texts[start:start + 100])]}
             answer = requests.post(f"{base}/predict/batch", json=batch, headers={"X-API-Key": KEY}, timeout=60)
             assert answer.status_code == 200
             routed += answer.json()["items"]
