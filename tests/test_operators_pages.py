@@ -204,13 +204,27 @@ def test_a_page_confirm_and_a_claim_conflict(app, client):
     assert missing.status_code == 404 and "Keluhan tidak ditemukan" in missing.get_data(as_text=True)
 
 
+def open_complaint(client, prediction_id: str) -> tuple[str, dict]:
+    """The complaint page, and the label it shows as its decision forms send it back (seen_*)."""
+    page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
+    return page, shown_label(page)
+
+
+def shown_label(page: str) -> dict:
+    return dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+
+
+def _selected(page: str, name: str) -> str:
+    select = re.search(rf'<select id="{name}" name="{name}">(.*?)</select>', page, re.S).group(1)
+    return re.search(r'<option value="([^"]*)" selected', select).group(1)
+
+
 def test_a_page_decision_on_a_label_another_operator_changed_is_refused(app, client):
     add_operator(app, "budi")
     ani = add_operator(app, "ani")
     prediction_id = add_prediction(app, opd="DISHUB")
     sign_in(client)
-    page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
-    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    page, seen = open_complaint(client, prediction_id)
     assert seen["seen_opd"] == "DISHUB"
     assert app.test_client().post(f"/predictions/{prediction_id}/override", json={"opd": "DLH", "reason": "sampah"},
                                   headers=ani).status_code == 201  # Ani, meanwhile, from her own script
@@ -220,18 +234,12 @@ def test_a_page_decision_on_a_label_another_operator_changed_is_refused(app, cli
     assert 'name="seen_opd" value="DLH"' in answer.get_data(as_text=True)  # the page shows the new label
 
 
-def _selected(page: str, name: str) -> str:
-    select = re.search(rf'<select id="{name}" name="{name}">(.*?)</select>', page, re.S).group(1)
-    return re.search(r'<option value="([^"]*)" selected', select).group(1)
-
-
 def test_saving_again_after_a_refusal_keeps_what_the_other_operator_changed(app, client):
     add_operator(app, "budi")
     ani = add_operator(app, "ani")
     prediction_id = add_prediction(app, opd="DPUPR")
     sign_in(client)
-    page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
-    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    page, seen = open_complaint(client, prediction_id)
     fixed = next(code for code in app.extensions["laksa_registry"].categories if code != seen["seen_category"])
     assert app.test_client().post(f"/predictions/{prediction_id}/override", json={"category": fixed, "reason": "x"},
                                   headers=ani).status_code == 201  # Ani fixes the category only
@@ -241,7 +249,7 @@ def test_saving_again_after_a_refusal_keeps_what_the_other_operator_changed(app,
     assert refused.status_code == 409
     page = refused.get_data(as_text=True)
     assert _selected(page, "opd") == "DLH" and _selected(page, "category") == fixed  # his change, her category
-    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    seen = shown_label(page)
     again = {**mine, "csrf_token": token(client), "category": _selected(page, "category"), **seen}
     assert client.post(f"/operator/complaints/{prediction_id}/decide", data=again).status_code == 302
     with app.extensions["laksa_sessions"]() as session:
@@ -255,7 +263,7 @@ def test_an_opd_correction_keeps_a_category_the_registry_no_longer_has(app, clie
     sign_in(client)
     page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
     assert _selected(page, "category") == "" and "(tetap: parkir_lama)" in page
-    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    seen = shown_label(page)
     form = {"csrf_token": token(client), "action": "override", "reason": "liar di trotoar", "opd": "SATPOLPP",
             "category": _selected(page, "category"), **seen}
     assert client.post(f"/operator/complaints/{prediction_id}/decide", data=form).status_code == 302
@@ -272,8 +280,7 @@ def test_a_reason_with_line_breaks_counts_them_as_the_text_box_does(app, client)
     sign_in(client)
     reason = "\r\n".join(["salah rute"] * 181)  # how a browser sends a text box's line breaks
     assert len(reason.replace("\r\n", "\n")) <= MAX_REASON_CHARS < len(reason)
-    page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
-    seen = dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
+    page, seen = open_complaint(client, prediction_id)
     form = {"csrf_token": token(client), "action": "override", "opd": "DLH", "reason": reason, **seen}
     assert client.post(f"/operator/complaints/{prediction_id}/decide", data=form).status_code == 302
     with app.extensions["laksa_sessions"]() as session:
