@@ -19,6 +19,7 @@ DEFAULTS = {
     "LAKSA_REGISTRY_DIR": str(ROOT / "data" / "registry"),
     "LAKSA_CLAIM_SECONDS": 600,  # how long an operator's claim on a queued complaint lasts
     "LAKSA_SECURE_COOKIES": "1",  # "0" only to sign in over plain HTTP (local development, tests)
+    "LAKSA_SESSION_HOURS": 12.0,  # a sign-in ends after this long without a request (a shift)
     "LAKSA_LOGIN_RATE": "5 per minute",  # failed operator sign-ins allowed per client IP
     "LAKSA_RATELIMIT_STORAGE_URI": "memory://",  # per process; e.g. redis://host:6379 to share it
     # Routing health (drift.py): past these limits a week is flagged

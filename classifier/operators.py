@@ -275,6 +275,7 @@ def login():
         return render_template("operators/login.html", error="Nama pengguna atau kata sandi salah.",
                                next=request.form.get("next", "")), 401
     session.clear()  # nothing from before the sign-in carries over
+    session.permanent = True  # so that it expires: LAKSA_SESSION_HOURS after the last request
     login_user(_user(operator))
     return redirect(_safe_next(request.form.get("next")))
 

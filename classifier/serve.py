@@ -2,7 +2,7 @@
 
 Configuration comes from the environment (see README): LAKSA_MODEL_DIR, LAKSA_DATABASE_URL,
 LAKSA_API_KEYS, LAKSA_MAX_TEXT_CHARS, LAKSA_MAX_BATCH, LAKSA_MAX_BODY_BYTES, LAKSA_SECRET_KEY, and for
-the operators LAKSA_REGISTRY_DIR, LAKSA_CLAIM_SECONDS, LAKSA_SECURE_COOKIES, LAKSA_LOGIN_RATE,
+the operators LAKSA_REGISTRY_DIR, LAKSA_CLAIM_SECONDS, LAKSA_SECURE_COOKIES, LAKSA_SESSION_HOURS, LAKSA_LOGIN_RATE,
 LAKSA_RATELIMIT_STORAGE_URI.
 The registry is read at start-up and again whenever another model version is promoted.
 Run it with `gunicorn -c gunicorn.conf.py 'classifier.serve:create_app()'`.
@@ -10,6 +10,7 @@ Run it with `gunicorn -c gunicorn.conf.py 'classifier.serve:create_app()'`.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from flask_openapi3 import Info, OpenAPI
 from limits.errors import ConfigurationError
@@ -38,6 +39,8 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
                       SECRET_KEY=config["LAKSA_SECRET_KEY"] or os.urandom(32),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config["LAKSA_SECURE_COOKIES"] == "1",
+                      # Checked on the server from the cookie's signed time, renewed by every request.
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=config["LAKSA_SESSION_HOURS"]),
                       WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,  # checked by the operators' views
                       RATELIMIT_STORAGE_URI=config["LAKSA_RATELIMIT_STORAGE_URI"],
                       RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True)  # Redis down: limits per process, not 500s

@@ -68,6 +68,21 @@ def test_pages_need_a_sign_in_and_the_sign_in_sets_a_safe_cookie(app, client):
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
 
 
+def test_a_sign_in_ends_after_the_session_hours_without_a_request(app, client):
+    import time
+
+    assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=12)  # LAKSA_SESSION_HOURS' default
+    add_operator(app, "budi")
+    sign_in(client)
+    cookie = client.get_cookie("session").value  # as a copied cookie would be replayed
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=1)
+    time.sleep(2.1)
+    replayed = app.test_client()
+    replayed.set_cookie("session", cookie)
+    answer = replayed.get("/operator/")
+    assert answer.status_code == 302 and answer.location.startswith("/operator/login")
+
+
 @pytest.mark.parametrize("target", ["//evil.example/x", "/\t/evil.example", "/\n/evil.example", "/\\evil.example",
                                     "https://evil.example/", "/ /evil.example"])
 def test_the_sign_in_never_redirects_to_another_site(app, client, target):
