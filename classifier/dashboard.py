@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from .db import OverrideRecord, PredictionRecord, latest_decisions
+from .db import OverrideRecord, PredictionRecord, sent_elsewhere, with_latest_decision
 from .registry import Registry
 from .review import WIB, as_utc, within
 
@@ -20,16 +20,14 @@ CHARTS = ("volume", "opd", "category", "override_rate")
 
 def summary(session: Session, start: datetime, end: datetime) -> dict:
     """Figures of predictions received in [start, end): per WIB day, per OPD and category, reviews, overrides."""
-    decision, latest = aliased(OverrideRecord), latest_decisions()  # each prediction's effective label
+    decision = aliased(OverrideRecord)  # each prediction's latest decision: its effective label
 
     def with_decisions(query):
-        return within(query.select_from(PredictionRecord)
-                      .outerjoin(latest, latest.c.prediction_id == PredictionRecord.id)
-                      .outerjoin(decision, decision.id == latest.c.id), PredictionRecord.created_at, start, end)
+        return within(with_latest_decision(query.select_from(PredictionRecord), decision),
+                      PredictionRecord.created_at, start, end)
 
     reviewed = case((decision.id.is_not(None), 1), else_=0)
-    # Corrected: sent to another OPD by the latest decision (as in drift.py), not a category-only or undone override.
-    corrected = case((decision.opd.is_not(None) & (decision.opd != PredictionRecord.opd), 1), else_=0)
+    corrected = case((sent_elsewhere(decision), 1), else_=0)  # as /drift counts overrides
     per_route = with_decisions(select(PredictionRecord.opd, func.count(),
                                       func.sum(case((PredictionRecord.needs_review, 1), else_=0)),
                                       func.sum(reviewed), func.sum(corrected))).group_by(PredictionRecord.opd)

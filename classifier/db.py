@@ -118,6 +118,20 @@ def latest_decisions():
             .group_by(OverrideRecord.prediction_id).subquery("latest"))
 
 
+def with_latest_decision(query, decision):
+    """`query` over predictions, outer-joined to each one's latest decision as `decision` (an alias of
+    OverrideRecord), whose columns are NULL where nobody decided."""
+    latest = latest_decisions()
+    return (query.outerjoin(latest, latest.c.prediction_id == PredictionRecord.id)
+            .outerjoin(decision, decision.id == latest.c.id))
+
+
+def sent_elsewhere(decision):
+    """Whether the latest decision (`with_latest_decision`) routes the prediction to another OPD: an
+    overridden route, and not a confirmation, a category-only correction or an override undone."""
+    return decision.opd.is_not(None) & (decision.opd != PredictionRecord.opd)
+
+
 def make_engine(url: str, background_checkpoints: bool = False) -> Engine:
     """An engine for `url`. With `background_checkpoints` (the service), SQLite WAL checkpoints run
     in a thread of each process instead of inside a request's commit (see `_checkpoint_forever`)."""

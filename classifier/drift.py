@@ -14,9 +14,10 @@ import pandas as pd
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
 
 from .config import load_config
-from .db import OverrideRecord, PredictionRecord, latest_decisions, utcnow
+from .db import OverrideRecord, PredictionRecord, sent_elsewhere, utcnow, with_latest_decision
 from .review import WIB
 
 logger = logging.getLogger(__name__)
@@ -47,19 +48,14 @@ def weekly(sessions, training_counts: dict[str, int], weeks: int = 8, bounds: di
     """One entry per ISO week of Kota Tangerang's time (WIB), newest first, with its figures and the flags
     it raises against `bounds` (default: `limits(load_config())`)."""
     since = utcnow() - timedelta(weeks=weeks)
-    latest = latest_decisions()
-    query = (select(PredictionRecord.created_at, PredictionRecord.opd, PredictionRecord.needs_review,
-                    OverrideRecord.opd)
-             .outerjoin(latest, latest.c.prediction_id == PredictionRecord.id)
-             .outerjoin(OverrideRecord, OverrideRecord.id == latest.c.id)
-             .where(PredictionRecord.created_at >= since))
+    decision = aliased(OverrideRecord)
+    query = with_latest_decision(select(PredictionRecord.created_at, PredictionRecord.opd,
+                                        PredictionRecord.needs_review, sent_elsewhere(decision))
+                                 .select_from(PredictionRecord), decision).where(PredictionRecord.created_at >= since)
     with sessions() as session:
-        frame = pd.DataFrame(session.execute(query).all(), columns=["created_at", "opd", "needs_review", "decided"])
+        frame = pd.DataFrame(session.execute(query).all(), columns=["created_at", "opd", "needs_review", "overridden"])
     if frame.empty:
         return []
-    # A route is overridden when the operators' last word sends it elsewhere: not for a category-only
-    # correction, nor for an override that was undone.
-    frame["overridden"] = frame["decided"].notna() & (frame["decided"] != frame["opd"])
     frame["week"] = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(WIB).dt.strftime("%G-W%V")
     bounds = bounds or limits(load_config())
     result = []
