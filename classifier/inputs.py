@@ -17,6 +17,7 @@ from flask import Flask, request
 from .errors import ApiError
 
 MAX_DEPTH = 32  # levels of JSON nesting; intake metadata needs a few
+_TOO_DEEP = [{"field": "body", "problem": f"nested more than {MAX_DEPTH} levels deep"}]
 
 
 def json_body(req):
@@ -24,8 +25,7 @@ def json_body(req):
     try:
         return req.get_json(silent=True)
     except RecursionError:
-        raise ApiError(400, "invalid_json", "the body is nested too deeply to read",
-                       [{"field": "body", "problem": f"nested more than {MAX_DEPTH} levels deep"}]) from None
+        raise ApiError(400, "invalid_json", "the body is nested too deeply to read", _TOO_DEEP) from None
 
 
 def too_deep(value) -> bool:
@@ -80,8 +80,7 @@ def install_input_guard(app: Flask) -> None:
         if req.is_json:
             body = json_body(req)
             if too_deep(body):
-                raise ApiError(422, "too_deep", f"JSON is limited to {MAX_DEPTH} levels of nesting",
-                               [{"field": "body", "problem": f"nested more than {MAX_DEPTH} levels deep"}])
+                raise ApiError(422, "too_deep", f"JSON is limited to {MAX_DEPTH} levels of nesting", _TOO_DEEP)
             fields += unstorable(body, "")
         else:
             for name, value in req.form.items(multi=True):
