@@ -225,6 +225,15 @@ def open_complaint(client, prediction_id: str) -> tuple[str, dict]:
     return page, shown_label(page)
 
 
+def budi_opens_a_complaint(app, client, opd: str) -> tuple[dict, str, str, dict]:
+    """Budi signed in on a new complaint's page; Ani's credentials, to decide on it meanwhile."""
+    add_operator(app, "budi")
+    ani = add_operator(app, "ani")
+    prediction_id = add_prediction(app, opd=opd)
+    sign_in(client)
+    return (ani, prediction_id, *open_complaint(client, prediction_id))
+
+
 def shown_label(page: str) -> dict:
     return dict(re.findall(r'name="(seen_category|seen_opd)" value="([^"]*)"', page))
 
@@ -235,11 +244,7 @@ def _selected(page: str, name: str) -> str:
 
 
 def test_a_page_decision_on_a_label_another_operator_changed_is_refused(app, client):
-    add_operator(app, "budi")
-    ani = add_operator(app, "ani")
-    prediction_id = add_prediction(app, opd="DISHUB")
-    sign_in(client)
-    page, seen = open_complaint(client, prediction_id)
+    ani, prediction_id, _, seen = budi_opens_a_complaint(app, client, opd="DISHUB")
     assert seen["seen_opd"] == "DISHUB"
     assert app.test_client().post(f"/predictions/{prediction_id}/override", json={"opd": "DLH", "reason": "sampah"},
                                   headers=ani).status_code == 201  # Ani, meanwhile, from her own script
@@ -250,11 +255,7 @@ def test_a_page_decision_on_a_label_another_operator_changed_is_refused(app, cli
 
 
 def test_saving_again_after_a_refusal_keeps_what_the_other_operator_changed(app, client):
-    add_operator(app, "budi")
-    ani = add_operator(app, "ani")
-    prediction_id = add_prediction(app, opd="DPUPR")
-    sign_in(client)
-    page, seen = open_complaint(client, prediction_id)
+    ani, prediction_id, page, seen = budi_opens_a_complaint(app, client, opd="DPUPR")
     fixed = next(code for code in app.extensions["laksa_registry"].categories if code != seen["seen_category"])
     assert app.test_client().post(f"/predictions/{prediction_id}/override", json={"category": fixed, "reason": "x"},
                                   headers=ani).status_code == 201  # Ani fixes the category only
