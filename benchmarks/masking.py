@@ -22,6 +22,8 @@ CRAFTED = {  # name -> (prefix, unit repeated to the length)
     "domain, hyphenated run": ("x.com ", "a-"),
     "phone prefix, digit run": ("0812 ", "1 "),
     "account word, digit run": ("rek ", "1 "),
+    "spaced-dash digit groups": ("0812 - ", "12 - "),
+    "digit groups, mixed separators": ("(+62) ", "3671 / 01\u2013"),
 }
 
 

@@ -22,23 +22,43 @@ URL_TOKEN, EMAIL_TOKEN, PHONE_TOKEN, NIK_TOKEN, NUMBER_TOKEN = "xurlx", "xemailx
 # position inside a long run, as a citizen's text can make it, each pattern took quadratic time.
 _URL = re.compile(r"(?:https?://|www\.)\S+|(?<![\w-])[\w-]+\.(?:com|id|co\.id|go\.id|net|org)(?:/\S*)?\b",
                   re.IGNORECASE)
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_AT_SIGNS = "@\uff20"  # and the full-width one of Asian keyboards
+_EMAIL = re.compile(rf"(?<![\w.+-])[\w.+-]+\s?[{_AT_SIGNS}]\s?[\w-]+(?:\.[\w-]+)+")
 # Written in disguise against scrapers: budi(at)gmail(dot)com, budi [at] gmail.com.
 _BRACKETED_AT = re.compile(r"[(\[]\s*at\s*[)\]]", re.IGNORECASE)
 _DISGUISED_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+\s*[(\[]\s*at\s*[)\]]\s*[\w-]+(?:\s*(?:[(\[]\s*dot\s*[)\]]|\.)\s*[\w-]+)+",
                               re.IGNORECASE)
-# Mobiles: +62 / 62 / 0, then 8 and 8-12 more digits. Landlines: 0 or +62, an area code of 1-3 digits
-# (021, 0274; sometimes in brackets), then 6-8 digits. Any of them with spaces, dots or dashes.
-_PHONE = re.compile(r"(?<!\d)(?:(?:\+?62|0)[\s.-]?\(?8\d{1,3}\)?(?:[\s.-]?\d{2,4}){2,4}"
-                    r"|(?:\(?0|\+?62[\s.-]?\(?)[2-79]\d{0,2}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4})(?!\d)")
-# NIK and KK: 16 digits, often written in groups (3671 0123 4567 0001, 3671.0123...).
-_NIK = re.compile(r"(?<!\d)\d(?:[\s.-]?\d){15}(?![\s.-]?\d)")
+# Between groups of digits: a dash (en and em dashes too), dot or slash, spaced or not, or one or two spaces.
+_SEP = r"(?:\s?[-\u2013\u2014./]\s?|\s{1,2})"
+# The country code as people write it: +62, 62, (+62), +62 (0).
+_COUNTRY = r"(?:\(\+?62\)|\+?62(?:\s?\(0\))?)"
+# Mobiles: the country code or 0, then 8 and 8-12 more digits. Landlines: 0 or the country code, an
+# area code of 1-3 digits (021, 0274; sometimes in brackets), then 6-8 digits.
+_PHONE = re.compile(rf"(?<!\d)(?:(?:{_COUNTRY}|0){_SEP}?\(?8\d{{1,3}}\)?(?:{_SEP}?\d{{2,4}}){{2,4}}"
+                    rf"|(?:\(?0|{_COUNTRY}{_SEP}?\(?)[2-79]\d{{0,2}}\)?{_SEP}?\d{{3,4}}{_SEP}?\d{{3,4}})(?!\d)")
+
+
+def _grouped(name: str, first: int, second: int, *more: int) -> str:
+    """Groups of digits of these sizes joined by one separator throughout, and not followed by another
+    group: a date and a time ("22-11-2026 08.30-10.00") mix separators and are no identity number."""
+    later = "".join(rf"(?P={name})\d{{{size}}}" for size in more)
+    return rf"\d{{{first}}}(?P<{name}>{_SEP})\d{{{second}}}{later}(?!(?P={name})\d)"
+
+
+# NIK and KK: 16 digits, whole or in the groups people use (3671 0123 4567 0001, 367101.230456.0001,
+# 36.71.01.230456.0001).
+_NIK = re.compile(r"(?<!\d)(?:\d{16}|" + "|".join(
+    _grouped(f"s{n}", *sizes) for n, sizes in enumerate([(4, 4, 4, 4), (6, 6, 4), (2, 2, 2, 6, 4)])) + r")(?!\d)")
+# Tax numbers, grouped as printed: the NPWP (12.345.678.9-012.345) and a property's NOP
+# (35.78.140.006.015-0323.0), which names its owner. Written whole, they are long numbers.
+_TAX_NUMBER = re.compile(rf"(?<!\d)(?:\d{{2}}\.\d{{3}}\.\d{{3}}\.\d[.-]\d{{3}}\.\d{{3}}"
+                         rf"|\d{{2}}{_SEP}?\d{{2}}(?:{_SEP}?\d{{3}}){{3}}{_SEP}?\d{{4}}{_SEP}?\d)(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
 # A bank account after its word, whatever its grouping: "rek BNI 0123 4567 89".
 _ACCOUNT = re.compile(r"(\b(?:no\.?\s*)?rek(?:ening)?\b\.?[^\d\n]{0,20})\d(?:[\s.-]?\d){5,}", re.IGNORECASE)
 # Cheap tests that let most texts skip the costlier patterns above.
 _MAYBE_URL = re.compile(r"://|www\.|\.(?:com|id|net|org)\b", re.IGNORECASE)
-_SIX_DIGITS = re.compile(r"\d(?:[\s.()-]{0,2}\d){5}")  # six digits, grouped or not
+_SIX_DIGITS = re.compile(r"\d(?:[\s.()/\u2013\u2014-]{0,3}\d){5}")  # six digits, grouped or not
 # Masks already applied by an upstream export, such as "[TELP]" or "[NIK]".
 _PRE_MASKED = {"[email]": EMAIL_TOKEN, "[telp]": PHONE_TOKEN, "[nik]": NIK_TOKEN, "[nomor]": NUMBER_TOKEN,
                "[url]": URL_TOKEN}
@@ -82,14 +102,15 @@ def mask_personal(text: str) -> str:
 
     Used both for features and for what the service stores, so a stored text never holds them.
     """
-    if "@" in text:
+    if any(sign in text for sign in _AT_SIGNS):
         text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)  # before URLs: "warga@gmail.com" holds a domain
     if _BRACKETED_AT.search(text):
         text = _DISGUISED_EMAIL.sub(f" {EMAIL_TOKEN} ", text)
     if _MAYBE_URL.search(text):
         text = _URL.sub(f" {URL_TOKEN} ", text)
     if _SIX_DIGITS.search(text):
-        text = _NIK.sub(f" {NIK_TOKEN} ", text)  # first: a grouped NIK can look like a phone number
+        text = _TAX_NUMBER.sub(f" {NUMBER_TOKEN} ", text)  # first: a grouped number holds shorter ones
+        text = _NIK.sub(f" {NIK_TOKEN} ", text)  # before phones: a grouped NIK can look like one
         text = _PHONE.sub(f" {PHONE_TOKEN} ", text)
         text = _ACCOUNT.sub(rf"\1 {NUMBER_TOKEN} ", text)
         text = _LONG_NUMBER.sub(f" {NUMBER_TOKEN} ", text)
@@ -103,10 +124,14 @@ def mask_personal_values(value):
         return {key: mask_personal_values(item) for key, item in value.items()}
     if isinstance(value, list):
         return [mask_personal_values(item) for item in value]
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        masked = mask_personal(str(value)).strip()
-        return value if masked == str(value).strip() else masked
-    return value
+    if isinstance(value, float) and value.is_integer():  # how some encoders write a phone: 6281234567890.0
+        written = str(int(value))
+    elif isinstance(value, (str, int)) and not isinstance(value, bool):
+        written = str(value)
+    else:
+        return value
+    masked = mask_personal(written).strip()
+    return value if masked == written.strip() else masked
 
 
 class TextNormalizer:

@@ -1,5 +1,5 @@
 from classifier.text import (EMAIL_TOKEN, NIK_TOKEN, NUMBER_TOKEN, PHONE_TOKEN, URL_TOKEN, TextConfig,
-                             TextNormalizer, mask_personal)
+                             TextNormalizer, mask_personal, mask_personal_values)
 import pickle
 
 import pytest
@@ -31,6 +31,23 @@ def normalizer():
     ("buka WWW.TANGERANGKOTA.GO.ID/laksa/77 ya", URL_TOKEN),  # case does not hide an address
     ("link Https://Laksa.Tangerangkota.Go.Id/?id=9", URL_TOKEN),
     ("toko Jualan88.Com", URL_TOKEN),
+    # Other ways people write them: brackets round the country code, "(0)", en dashes, slashes,
+    # spaced dashes, two spaces; an NPWP; a spaced or full-width "@".
+    ("wa (+62) 812-3456-7890", PHONE_TOKEN),
+    ("hp +62 (0)857 1122 3344", PHONE_TOKEN),
+    ("hub 0812\u20133456\u20137890", PHONE_TOKEN),
+    ("telp 0812/3456/7890", PHONE_TOKEN),
+    ("no hp 0812  3456  7890", PHONE_TOKEN),
+    ("hp 0812 - 3456 - 7890", PHONE_TOKEN),
+    ("kantor 021 \u2013 5555 \u2013 1234", PHONE_TOKEN),
+    ("nik 3671 - 0123 - 4567 - 0001", NIK_TOKEN),
+    ("nik 3671\u20130123\u20134567\u20130001", NIK_TOKEN),
+    ("NIK 3671/0123/4567/0001", NIK_TOKEN),
+    ("npwp 12.345.678.9-012.345", NUMBER_TOKEN),
+    ("NOP 35.78.140.006.015-0323.0 atas nama", NUMBER_TOKEN),
+    ("nop 35 78 140 006 015 03230", NUMBER_TOKEN),
+    ("email budi @ gmail.com", EMAIL_TOKEN),
+    ("email budi\uff20gmail.com", EMAIL_TOKEN),
 ])
 def test_personal_numbers_and_addresses_are_masked(raw, token):
     masked = mask_personal(raw)
@@ -43,9 +60,19 @@ def test_short_numbers_such_as_rt_rw_and_house_numbers_are_kept():
 
 
 @pytest.mark.parametrize("raw", ["sejak 22-11-2026 jam 08.30 lampu mati", "tanggal 2026-11-22 14:30",
-                                 "jam 07.00-09.00 macet", "tahun 2022 2023 rusak", "kode pos 15111"])
+                                 "jam 07.00-09.00 macet", "tahun 2022 2023 rusak", "kode pos 15111",
+                                 "dari 01/02/2023 - 05/02/2023 mati", "tgl 22\u201311\u20132026",
+                                 "jam 07.00 \u2013 09.00", "periode 2020/2021 - 2022/2023", "08 - 12 - 2026",
+                                 "sejak 22-11-2026 08.30-10.00 padam", "RT 003 / RW 012 no 45 - 47"])
 def test_dates_times_and_years_are_kept(raw):  # operators need them; they name nobody
     assert mask_personal(raw) == raw
+
+
+def test_metadata_numbers_are_masked_however_the_json_types_them():
+    # A JSON encoder may write the phone number as 6281234567890.0; a rating or a flag names nobody.
+    metadata = {"hp": 6281234567890.0, "nik": 3671012304560001, "rating": 4.5, "lantai": 2.0, "baru": True}
+    assert mask_personal_values(metadata) == {"hp": PHONE_TOKEN, "nik": NIK_TOKEN, "rating": 4.5, "lantai": 2.0,
+                                              "baru": True}
 
 
 def test_upstream_masks_map_to_the_same_tokens(normalizer):
