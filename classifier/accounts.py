@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -59,6 +59,13 @@ def authenticate(sessions: sessionmaker, username: str, password: str) -> Operat
         with sessions.begin() as session:
             session.get(Operator, operator.id).password_hash = _hasher.hash(password)
     return operator
+
+
+def end_sign_ins(sessions: sessionmaker, operator_id: int) -> None:
+    """Ends every sign-in of this operator, on every device: their cookies name the old epoch."""
+    with sessions.begin() as session:
+        session.execute(update(Operator).where(Operator.id == operator_id)
+                        .values(session_epoch=Operator.session_epoch + 1))
 
 
 def list_operators(sessions: sessionmaker) -> list[Operator]:

@@ -81,6 +81,7 @@ class Operator(Base):
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))  # "operator" or "admin"
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # raised by signing out
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

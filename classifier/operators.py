@@ -52,9 +52,10 @@ class OperatorUser(UserMixin):
     id: int
     username: str
     role: str
+    epoch: int
 
-    def get_id(self) -> str:
-        return str(self.id)
+    def get_id(self) -> str:  # what the session cookie holds; see _load_user
+        return f"{self.id}:{self.epoch}"
 
     @property
     def is_admin(self) -> bool:
@@ -62,7 +63,7 @@ class OperatorUser(UserMixin):
 
 
 def _user(operator: Operator | None) -> OperatorUser | None:
-    return OperatorUser(operator.id, operator.username, operator.role) if operator else None
+    return OperatorUser(operator.id, operator.username, operator.role, operator.session_epoch) if operator else None
 
 
 def _unless_database_down(loader):
@@ -82,8 +83,13 @@ def _unless_database_down(loader):
 @login_manager.user_loader
 @_unless_database_down
 def _load_user(user_id: str) -> OperatorUser | None:
+    """The cookie's operator while its epoch is theirs: signing out raises the epoch."""
+    operator_id, _, epoch = user_id.partition(":")
+    if not (operator_id.isdigit() and epoch.isdigit()):
+        return None
     with current_app.extensions["laksa_sessions"]() as db:
-        return _user(db.get(Operator, int(user_id))) if user_id.isdigit() else None
+        user = _user(db.get(Operator, int(operator_id)))
+    return user if user is not None and user.epoch == int(epoch) else None
 
 
 @login_manager.request_loader
@@ -282,8 +288,11 @@ def login():
 
 @pages.post("/logout")
 def logout():
+    operator_id = current_user.id if current_user.is_authenticated else None
     logout_user()
-    session.clear()
+    session.clear()  # first: this browser is signed out even if the database cannot be told
+    if operator_id is not None:
+        accounts.end_sign_ins(_db(), operator_id)
     flash("Anda telah keluar.", "info")
     return redirect(url_for("operators.login"))
 

@@ -83,6 +83,20 @@ def test_a_sign_in_ends_after_the_session_hours_without_a_request(app, client):
     assert answer.status_code == 302 and answer.location.startswith("/operator/login")
 
 
+def test_signing_out_ends_the_sign_in_for_a_copy_of_its_cookie_too(app, client):
+    # A cookie copied off a shared control-room PC must not outlive "Keluar".
+    add_operator(app, "budi")
+    sign_in(client)
+    cookie = client.get_cookie("session").value
+    assert client.post("/operator/logout", data={"csrf_token": token(client)}).status_code == 302
+    replayed = app.test_client()
+    replayed.set_cookie("session", cookie)
+    answer = replayed.get("/operator/")
+    assert answer.status_code == 302 and answer.location.startswith("/operator/login")
+    sign_in(client)  # and signing in again works
+    assert client.get("/operator/").status_code == 200
+
+
 @pytest.mark.parametrize("target", ["//evil.example/x", "/\t/evil.example", "/\n/evil.example", "/\\evil.example",
                                     "https://evil.example/", "/ /evil.example"])
 def test_the_sign_in_never_redirects_to_another_site(app, client, target):
