@@ -54,6 +54,14 @@ DATABASE_UNREACHABLE = (OperationalError, TimeoutError)
 RETRY_AFTER = {"Retry-After": "5"}  # seconds, with every 503
 
 
+PAGE_ERRORS = "laksa_page_errors"  # app.extensions key: URL prefix -> view of an HTTP error as a page
+
+
+def http_error_headers(error) -> list[tuple[str, str]]:
+    """werkzeug's own headers of an HTTP error (Allow on a 405, Retry-After on a 429), not its HTML type."""
+    return [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+
+
 def install_error_handlers(app) -> None:
     """Every error leaves as JSON naming the problem; never an HTML page or a stack trace."""
     from flask import jsonify, request
@@ -65,13 +73,15 @@ def install_error_handlers(app) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
+        # An unmatched URL or method never reaches a blueprint's handlers: pages under a prefix get theirs.
+        for prefix, as_page in app.extensions.get(PAGE_ERRORS, {}).items():
+            if request.path.startswith(prefix):
+                return as_page(error)
         code = (error.name or "error").lower().replace(" ", "_")
         body = {"error": code, "message": error.description}
         if error.code == 405:
             body["message"] = f"{request.method} is not allowed on {request.path}"
-        # werkzeug's own headers (Allow on a 405, Retry-After on a 429), not its HTML content type
-        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
-        return jsonify(body), error.code, headers
+        return jsonify(body), error.code, http_error_headers(error)
 
     def _database_unreachable(error: Exception):
         app.logger.warning("database unreachable: %s", error)

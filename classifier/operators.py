@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from . import accounts, dashboard, drift, review
 from .auth import is_intake
 from .db import Operator, utcnow
-from .errors import DATABASE_UNREACHABLE, ApiError
+from .errors import DATABASE_UNREACHABLE, PAGE_ERRORS, ApiError, http_error_headers
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -255,9 +255,16 @@ for _kind in DATABASE_UNREACHABLE:
 
 @pages.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
-    messages = {403: "Halaman ini hanya untuk admin.", 404: "Halaman tidak ditemukan."}
+    messages = {403: "Halaman ini hanya untuk admin.", 404: "Halaman tidak ditemukan.",
+                405: f"Halaman ini tidak dapat dibuka dengan metode {request.method}.",
+                413: "Kiriman terlalu besar."}
     return render_template("operators/error.html", status=error.code,
-                           messages=[messages.get(error.code, error.description)]), error.code
+                           messages=[messages.get(error.code, error.description)]), error.code, http_error_headers(error)
+
+
+@pages.record_once
+def _pages_errors_for_unmatched_urls(state) -> None:
+    state.app.extensions.setdefault(PAGE_ERRORS, {})[f"{pages.url_prefix}/"] = _http_error
 
 
 def _safe_next(target: str | None) -> str:

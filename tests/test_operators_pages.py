@@ -346,6 +346,20 @@ def test_the_dashboard_counts_and_draws(app, client):
     assert "perlu tinjauan" in page.lower() and "⚠" in page
 
 
+def test_a_wrong_address_or_method_under_the_pages_gets_the_indonesian_page(app, client):
+    # Unmatched routes never reach the blueprint's own handlers: they came back as the API's English JSON.
+    add_operator(app, "budi")
+    sign_in(client)
+    missing = client.get("/operator/antrean-lama")
+    assert missing.status_code == 404 and missing.mimetype == "text/html"
+    assert "Halaman tidak ditemukan" in missing.get_data(as_text=True)
+    wrong_method = client.delete("/operator/")
+    assert wrong_method.status_code == 405 and wrong_method.mimetype == "text/html"
+    assert "GET" in wrong_method.headers["Allow"] and "tidak dapat dibuka" in wrong_method.get_data(as_text=True)
+    api = client.get("/tidak-ada")  # the intake systems' side stays JSON
+    assert api.status_code == 404 and api.json["error"] == "not_found"
+
+
 def test_admins_create_accounts_on_their_page_and_operators_may_not(app, client):
     add_operator(app, "budi"), add_operator(app, "kepala", role="admin")
     sign_in(client, "budi")
