@@ -209,7 +209,6 @@ MESSAGES = {
     "invalid_date": "Tanggal tidak valid (format TTTT-BB-HH).",
     "range_too_long": "Rentang tanggal dasbor terlalu panjang (paling lama tiga tahun).",
     "invalid_credentials": "Nama pengguna atau kata sandi salah.",
-    "already_claimed": "Keluhan ini sedang ditangani operator lain.",
     "label_changed": "Operator lain baru saja mengubah rute keluhan ini. Periksa rute dan riwayat terbaru, "
                      "lalu putuskan lagi.",
 }
@@ -221,6 +220,9 @@ FIELD_MESSAGES = {"reason": "Alasan wajib diisi untuk koreksi (maks. 2000 karakt
 
 
 def _indonesian(error: ApiError) -> list[str]:
+    if isinstance(error, review.ClaimConflict):
+        until = error.until.astimezone(review.WIB).strftime("%H:%M")
+        return [f"Keluhan ini sedang ditangani oleh {error.operator} sampai {until} WIB."]
     if error.code in MESSAGES:
         return [MESSAGES[error.code]]
     return [FIELD_MESSAGES.get(f["field"], f["problem"]) for f in error.fields or []] or [error.message]
@@ -324,8 +326,7 @@ def claim(prediction_id: str):
     try:
         review.claim(_db(), prediction_id, current_user.username, current_app.config["LAKSA_CLAIM_SECONDS"])
     except review.ClaimConflict as conflict:
-        until = conflict.until.astimezone(review.WIB).strftime("%H:%M")
-        flash(f"Keluhan ini sedang ditangani oleh {conflict.operator} sampai {until} WIB.", "error")
+        flash(_indonesian(conflict)[0], "error")
         return redirect(url_for("operators.queue"))
     return redirect(url_for("operators.complaint", prediction_id=prediction_id))
 

@@ -126,9 +126,9 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
            seen: tuple[str | None, str | None] = (None, None)) -> OverrideRecord:
     """Record a confirmation or an override and return it. Unknown prediction: 404; bad values: 422.
 
-    `seen` is the (category, opd) the operator decided on, where known: if another decision changed
-    it since, 409, rather than confirming a label the operator never saw or silently undoing the
-    other correction. The reason is masked like the complaint: operators paste phone numbers too.
+    Another operator's live claim on the prediction: 409. `seen` is the (category, opd) the operator
+    decided on, where known: if another decision changed it since, 409, rather than confirming a label
+    the operator never saw or silently undoing the other correction. The reason is masked like the complaint: operators paste phone numbers too.
     """
     reason = reason.replace("\r\n", "\n")  # as a browser sends a textarea's line breaks, each counted once there
     _check_decision(registry, action, category, opd, reason)
@@ -138,6 +138,9 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
         session.execute(update(PredictionRecord).where(PredictionRecord.id == prediction_id)
                         .values(needs_review=PredictionRecord.needs_review))
         prediction = get_prediction(session, prediction_id)
+        held = live_claim(session, prediction_id)
+        if held is not None and held.operator != operator:  # "Tangani" keeps the others' hands off
+            raise _claimed(held)
         previous_category, previous_opd = effective_label(session, prediction)
         changed = [f"seen_{name}" for name, shown, now in zip(("category", "opd"), seen, (previous_category, previous_opd))
                    if shown is not None and shown != now]

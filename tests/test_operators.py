@@ -189,6 +189,21 @@ def test_a_claim_keeps_others_off_until_it_expires(app, client):
     assert client.post(f"/review/{prediction_id}/claim", headers=ani).json["operator"] == "ani"
 
 
+def test_a_claim_keeps_others_from_deciding_until_it_expires(app, client):
+    budi, ani = add_operator(app, "budi"), add_operator(app, "ani")
+    prediction_id = add_prediction(app)
+    client.post(f"/review/{prediction_id}/claim", headers=budi)
+    refused = client.post(f"/predictions/{prediction_id}/override", json={"opd": "DLH", "reason": "sampah"},
+                          headers=ani)
+    assert refused.status_code == 409 and refused.json["error"] == "already_claimed"
+    assert client.get(f"/predictions/{prediction_id}", headers=ani).json["decisions"] == []
+    assert client.post(f"/predictions/{prediction_id}/confirm", json={}, headers=budi).status_code == 201
+    with app.extensions["laksa_sessions"].begin() as session:  # time passes beyond LAKSA_CLAIM_SECONDS
+        session.execute(update(ReviewClaim).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert client.post(f"/predictions/{prediction_id}/override", json={"opd": "DLH", "reason": "sampah"},
+                       headers=ani).status_code == 201
+
+
 def test_two_operators_claiming_at_once_get_one_claim_and_one_409(app):
     auths = [add_operator(app, "budi"), add_operator(app, "ani")]
     prediction_id = add_prediction(app)

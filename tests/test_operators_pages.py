@@ -224,11 +224,14 @@ def test_a_page_confirm_and_a_claim_conflict(app, client):
     assert "Ditangani ani" in client.get("/operator/").get_data(as_text=True)
     refused = client.post(f"/operator/complaints/{prediction_id}/claim", data={"csrf_token": token(client)})
     assert "ditangani oleh ani" in client.get(refused.location).get_data(as_text=True)
-    confirmed = client.post(f"/operator/complaints/{prediction_id}/decide",
-                            data={"csrf_token": token(client), "action": "confirm", "reason": ""})
+    refused = client.post(f"/operator/complaints/{prediction_id}/decide",
+                          data={"csrf_token": token(client), "action": "confirm", "reason": ""})
+    assert refused.status_code == 409 and "ditangani oleh ani" in refused.get_data(as_text=True)
+    confirmed = other.post(f"/operator/complaints/{prediction_id}/decide",
+                           data={"csrf_token": token(other), "action": "confirm", "reason": ""})
     assert confirmed.status_code == 302
     with app.extensions["laksa_sessions"]() as session:
-        assert session.scalar(select(OverrideRecord.action)) == "confirm"
+        assert session.scalars(select(OverrideRecord.operator)).all() == ["ani"]
     missing = client.get("/operator/complaints/tidak-ada")
     assert missing.status_code == 404 and "Keluhan tidak ditemukan" in missing.get_data(as_text=True)
 
