@@ -7,12 +7,18 @@ PostgreSQL's text cannot hold the NUL character and its JSON refuses NaN and Inf
 Flask's JSON parser accepts); neither database nor UTF-8 can hold a lone surrogate (JSON's
 "\\ud800"). Let through, they failed only at the insert: a 500, or on /predict a 503 telling the
 intake system to retry a complaint that could never be stored, while SQLite stored some of them.
+
+A body over MAX_CONTENT_LENGTH is a 413 whether or not it announces its length: werkzeug stops
+reading a chunked body (no Content-Length) at the limit and hands on its first bytes, whose cut
+JSON was a 400 invalid_json.
 """
 from __future__ import annotations
 
+import io
 import math
 
 from flask import Flask, request
+from werkzeug.wsgi import LimitedStream, get_content_length
 
 from .errors import ApiError
 
@@ -68,6 +74,22 @@ def unstorable(value, field: str) -> list[dict]:
         return [found for i, item in enumerate(value) for found in unstorable(item, f"{field}.{i}")]
     reason = problem(value)
     return [{"field": field or "body", "problem": reason}] if reason else []
+
+
+def install_body_limit(app: Flask) -> None:
+    wsgi_app = app.wsgi_app
+
+    def _body_with_its_length(environ, start_response):
+        """A streamed body, read up to one byte past the limit and handed on with its Content-Length,
+        so that werkzeug answers it as it does a body announcing its length (413 past the limit)."""
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if environ.get("wsgi.input_terminated") and get_content_length(environ) is None and limit is not None:
+            body = LimitedStream(environ["wsgi.input"], limit + 1, is_max=True).readall()
+            environ.pop("HTTP_TRANSFER_ENCODING", None)  # read: what follows is no longer chunked
+            environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+        return wsgi_app(environ, start_response)
+
+    app.wsgi_app = _body_with_its_length
 
 
 def install_input_guard(app: Flask) -> None:

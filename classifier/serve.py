@@ -20,7 +20,7 @@ from .auth import install_api_keys
 from .config import load_config
 from .db import make_engine, make_sessionmaker, prepare
 from .errors import DataError, ErrorOut, install_error_handlers
-from .inputs import install_input_guard
+from .inputs import install_body_limit, install_input_guard
 from .metrics import install_metrics, set_model_version
 from .models_store import ModelHolder
 from .operators import csrf, limiter, login_manager, pages
@@ -57,6 +57,7 @@ def create_app(overrides: dict | None = None) -> OpenAPI:
 
     install_error_handlers(app)
     install_api_keys(app, config["LAKSA_API_KEYS"])
+    install_body_limit(app)
     install_input_guard(app)
     install_metrics(app)
     app.register_api(api)

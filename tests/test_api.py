@@ -1,4 +1,6 @@
 """The intake contract through Flask's test client, against SQLite and PostgreSQL."""
+import io
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -164,6 +166,20 @@ def test_batch_too_large_and_body_too_large(app, client):
     response = client.post("/predict", json={"text": "a" * (3 * 1024 * 1024)}, headers=KEY)
     assert response.status_code == 413 and response.is_json
     assert stored(app) == []
+
+
+def test_a_chunked_body_over_the_limit_is_the_same_413(app, client):
+    def chunked(text):  # no Content-Length, as gunicorn hands on Transfer-Encoding: chunked
+        body = io.BytesIO(json.dumps({"text": text}).encode())
+        return client.post("/predict", input_stream=body, environ_overrides={"wsgi.input_terminated": True},
+                           headers={**KEY, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+
+    limit = app.config["LAKSA_MAX_BODY_BYTES"]
+    over = chunked("a" * (limit - 12 + 1))  # {"text": "..."} is 12 bytes around the text
+    assert over.status_code == 413  # werkzeug read up to the limit and the cut JSON was a 400 invalid_json
+    assert over.json == client.post("/predict", json={"text": "a" * limit}, headers=KEY).json
+    assert chunked("a" * (limit - 12)).json["error"] == "text_too_long"  # the limit itself is allowed
+    assert chunked("lampu mati").status_code == 200 and len(stored(app)) == 1
 
 
 def test_unknown_route_and_wrong_method_are_json(client):
