@@ -126,7 +126,7 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: Error
 
 @api.post("/predict", summary="Route one complaint", security=SECURITY, responses={200: PredictionOut, **ERRORS})
 def predict(body: Complaint):
-    return _route([body])[0]
+    return _route([body], batch=False)[0]
 
 
 @api.post("/predict/batch", summary="Route several complaints in one call", security=SECURITY,
@@ -142,15 +142,15 @@ def predict_batch(body: Batch):
                 if c.external_id is not None and first_index.setdefault(c.external_id, i) != i]
     if repeated:
         raise ApiError(422, "repeated_external_id", "each complaint of a batch needs its own external_id", repeated)
-    return {"items": _route(body.items)}
+    return {"items": _route(body.items, batch=True)}
 
 
-def _route(complaints: list[Complaint]) -> list[dict]:
+def _route(complaints: list[Complaint], batch: bool) -> list[dict]:
     limit = current_app.config["LAKSA_MAX_TEXT_CHARS"]
     too_long = [i for i, c in enumerate(complaints) if len(c.text) > limit]
     if too_long:
         raise ApiError(422, "text_too_long", f"text is limited to {limit} characters",
-                       [{"field": _field(complaints, i, "text"), "problem": f"longer than {limit} characters"}
+                       [{"field": _field(batch, i, "text"), "problem": f"longer than {limit} characters"}
                         for i in too_long])
     served = current_app.extensions["laksa_models"].current()
     predictions = served.model.predict([c.text for c in complaints])
@@ -160,7 +160,7 @@ def _route(complaints: list[Complaint]) -> list[dict]:
         with write_transaction(current_app.extensions["laksa_sessions"].kw["bind"]) as connection:
             sent_before = {}
             if store_predictions(connection, records) < len(records):
-                sent_before = _sent_before(connection, complaints, records)
+                sent_before = _sent_before(connection, records, batch)
     except DATABASE_UNREACHABLE:
         raise  # answered as database_unavailable, as on every other route
     except SQLAlchemyError:
@@ -172,12 +172,12 @@ def _route(complaints: list[Complaint]) -> list[dict]:
             for i, (r, p) in enumerate(zip(records, predictions))]
 
 
-def _field(complaints: list[Complaint], index: int, name: str) -> str:
-    """How an error names a field: `text` in /predict, `items.3.text` in a batch."""
-    return name if len(complaints) == 1 else f"items.{index}.{name}"
+def _field(batch: bool, index: int, name: str) -> str:
+    """How an error names a field: `text` in /predict, `items.3.text` in a batch (of one too, as pydantic does)."""
+    return f"items.{index}.{name}" if batch else name
 
 
-def _sent_before(connection, complaints: list[Complaint], records: list[dict]) -> dict[int, dict]:
+def _sent_before(connection, records: list[dict], batch: bool) -> dict[int, dict]:
     """The stored prediction of each complaint this key sent before, by position; 409 for an external_id
     that came with another text (a mistake, not a retry: the transaction is rolled back)."""
     ours = {r["id"] for r in records}
@@ -187,7 +187,7 @@ def _sent_before(connection, complaints: list[Complaint], records: list[dict]) -
     reused = [i for i, row in earlier.items() if row["text"] != records[i]["text"]]
     if reused:
         raise ApiError(409, "external_id_reused", "an external_id already names another complaint from this key",
-                       [{"field": _field(complaints, i, "external_id"),
+                       [{"field": _field(batch, i, "external_id"),
                          "problem": f"already used for a different text (prediction {earlier[i]['id']})"}
                         for i in reused])
     return earlier

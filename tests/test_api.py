@@ -153,6 +153,23 @@ def test_invalid_bodies_name_the_field(app, client, body, status, field):
     assert stored(app) == []
 
 
+
+@pytest.mark.parametrize("item, status, field", [
+    ({"text": "   "}, 422, "items.0.text"),
+    ({"text": 42}, 422, "items.0.text"),
+    ({"text": "x" * 10_001}, 422, "items.0.text"),
+    ({"text": "ok", "external_id": "a\x00"}, 422, "items.0.external_id"),
+    ({"text": "jalan berlubang", "external_id": "sent"}, 409, "items.0.external_id"),
+])
+@pytest.mark.parametrize("others", [0, 1])
+def test_batch_errors_name_the_item_in_a_batch_of_one_too(app, client, item, status, field, others):
+    client.post("/predict", json={"text": "air pdam mati", "external_id": "sent"}, headers=KEY)
+    items = [item] + [{"text": "lampu mati"}] * others
+    response = client.post("/predict/batch", json={"items": items}, headers=KEY)
+    assert response.status_code == status, response.json
+    assert response.json["fields"][0]["field"] == field  # a batch of one said `text`, `external_id`
+    assert len(stored(app)) == 1
+
 def test_non_json_body_is_400(client):
     response = client.post("/predict", data="text=lampu", headers={**KEY, "Content-Type": "text/plain"})
     assert response.status_code == 400 and response.json["error"] == "invalid_json"
