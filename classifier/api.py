@@ -7,6 +7,10 @@ resent with the same external_id and text (a retry) gets its stored prediction b
 """
 from __future__ import annotations
 
+import re
+import sys
+import unicodedata
+from itertools import groupby
 from typing import Any
 
 from flask import current_app, g
@@ -29,11 +33,25 @@ api = APIBlueprint("api", __name__, abp_tags=[intake], abp_responses={422: Error
 SECURITY = [{"api_key": []}]
 
 
+def _format_characters() -> str:
+    """Unicode's invisible format characters (category Cf: zero-width spaces and joiners, BOM, soft hyphen...)
+    as the ranges of a regex class; Python's str.strip() and \\s keep them."""
+    codes = [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    runs = [[c for _, c in run] for _, run in groupby(enumerate(codes), lambda pair: pair[1] - pair[0])]
+    return "".join(chr(run[0]) + (f"-{chr(run[-1])}" if len(run) > 1 else "") for run in runs)
+
+
+# A text is blank without one character outside whitespace and format characters (zero-width spaces alone were
+# routed); the validator and the OpenAPI document's pattern share this.
+VISIBLE = re.compile(f"[^\\s{_format_characters()}]")
+
+
 class Complaint(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="The complaint as the citizen wrote it: not blank, at most LAKSA_MAX_TEXT_CHARS "
-                      "characters (default 10,000)", examples=["Lampu PJU di Jl. Daan Mogot mati"],
-                      json_schema_extra={"pattern": r"\S"})
+    text: str = Field(description="The complaint as the citizen wrote it: not blank (whitespace and invisible "
+                      "characters such as U+200B alone are blank), at most LAKSA_MAX_TEXT_CHARS characters "
+                      "(default 10,000)", examples=["Lampu PJU di Jl. Daan Mogot mati"],
+                      json_schema_extra={"pattern": VISIBLE.pattern})
     external_id: str | None = Field(None, max_length=200, description=(
         "The intake system's own id of the complaint. It makes retries safe: the same id and text from "
         "the same key get the stored prediction again (409 if the text differs)"))
@@ -42,7 +60,7 @@ class Complaint(BaseModel):
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
+        if not VISIBLE.search(value):
             raise ValueError("must not be empty")
         return value
 

@@ -154,6 +154,17 @@ def test_invalid_bodies_name_the_field(app, client, body, status, field):
 
 
 
+@pytest.mark.parametrize("text", ["\u200b", " \u200b\u200c\n\u200d\u2060\ufeff ", "\u00ad\u202e\t\U000e0041"])
+def test_a_text_of_invisible_characters_is_blank(app, client, text):
+    blank = client.post("/predict", json={"text": "   "}, headers=KEY).json
+    one = client.post("/predict", json={"text": text}, headers=KEY)
+    assert one.status_code == 422 and one.json == blank  # zero-width and other format characters were routed
+    batch = client.post("/predict/batch", json={"items": [{"text": "lampu mati"}, {"text": text}]}, headers=KEY)
+    assert batch.status_code == 422
+    assert batch.json["fields"] == [{"field": "items.1.text", "problem": blank["fields"][0]["problem"]}]
+    assert client.post("/predict", json={"text": f"lampu{text}mati"}, headers=KEY).status_code == 200
+    assert len(stored(app)) == 1
+
 @pytest.mark.parametrize("item, status, field", [
     ({"text": "   "}, 422, "items.0.text"),
     ({"text": 42}, 422, "items.0.text"),
