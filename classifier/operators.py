@@ -260,8 +260,9 @@ def _http_error(error: HTTPException):
     messages = {403: "Halaman ini hanya untuk admin.", 404: "Halaman tidak ditemukan.",
                 405: f"Halaman ini tidak dapat dibuka dengan metode {request.method}.",
                 413: "Kiriman terlalu besar."}
-    return render_template("operators/error.html", status=error.code,
-                           messages=[messages.get(error.code, error.description)]), error.code, http_error_headers(error)
+    page = render_template("operators/error.html", status=error.code,
+                           messages=[messages.get(error.code, error.description)])
+    return page, error.code, http_error_headers(error)
 
 
 @pages.record_once

@@ -128,7 +128,8 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
 
     Another operator's live claim on the prediction: 409. `seen` is the (category, opd) the operator
     decided on, where known: if another decision changed it since, 409, rather than confirming a label
-    the operator never saw or silently undoing the other correction. The reason is masked like the complaint: operators paste phone numbers too.
+    the operator never saw or silently undoing the other correction. The reason is masked like the
+    complaint: operators paste phone numbers too.
     """
     reason = reason.replace("\r\n", "\n")  # as a browser sends a textarea's line breaks, each counted once there
     _check_decision(registry, action, category, opd, reason)
