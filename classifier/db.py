@@ -83,6 +83,7 @@ class Operator(Base):
     role: Mapped[str] = mapped_column(String(20))  # "operator" or "admin"
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # raised by signing out
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]  # None while the account may sign in
 
 
 class OverrideRecord(Base):

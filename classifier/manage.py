@@ -7,6 +7,11 @@
   create-operator USERNAME [--role operator|admin]
                              create an operator account; the password comes from
                              LAKSA_OPERATOR_PASSWORD, else it is asked for (twice)
+  set-password USERNAME      give an account a new password (as create-operator asks for it)
+  disable-operator USERNAME  switch an account off: it signs nobody in, its claims are freed
+  enable-operator USERNAME   switch it on again
+  list-operators             every account, its role and whether it is active
+(Each change to an account ends its sign-ins on every device.)
 """
 from __future__ import annotations
 
@@ -19,8 +24,8 @@ from alembic.util.exc import CommandError as AlembicError
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from .accounts import ROLES, AccountError, create_operator
-from .cli import fail, reason
+from . import accounts
+from .cli import fail, print_table, reason
 from .config import load_config
 from .corrections import export_corrections
 from .db import ApiKey, create_api_key, make_engine, make_sessionmaker, prepare, utcnow
@@ -39,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--registry", help="registry folder the file must train against (default: LAKSA_REGISTRY_DIR)")
     operator = commands.add_parser("create-operator")
     operator.add_argument("username")
-    operator.add_argument("--role", choices=ROLES, default="operator")
+    operator.add_argument("--role", choices=accounts.ROLES, default="operator")
+    for command in ("set-password", "disable-operator", "enable-operator"):
+        commands.add_parser(command).add_argument("username")
+    commands.add_parser("list-operators")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -56,8 +64,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "export-corrections":
         registry = load_registry(args.registry or config["LAKSA_REGISTRY_DIR"])
         print(f"{export_corrections(url, args.out, registry)} corrections written to {args.out}")
-    elif args.command == "create-operator":
-        return _create_operator(sessions, args.username, args.role)
+    elif args.command in ACCOUNT_COMMANDS:
+        return _change_account(sessions, args)
     elif args.command == "create-api-key":
         if not args.name.strip():
             return fail("create-api-key: a key needs a name (it is what the stored predictions record)")
@@ -75,18 +83,37 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_operator(sessions, username: str, role: str) -> int:
+ACCOUNT_COMMANDS = ("create-operator", "set-password", "disable-operator", "enable-operator", "list-operators")
+
+
+def _change_account(sessions, args: argparse.Namespace) -> int:
+    try:
+        if args.command == "list-operators":
+            print_table(["username", "role", "status"], [[o.username, o.role, "disabled" if o.disabled_at else "active"]
+                                                         for o in accounts.list_operators(sessions)])
+        elif args.command == "create-operator":
+            accounts.create_operator(sessions, args.username, _new_password(args.username), args.role)
+            print(f"created {args.role} {args.username}")
+        elif args.command == "set-password":
+            accounts.update_operator(sessions, args.username, password=_new_password(args.username))
+            print(f"new password set for {args.username}; their sign-ins have ended")
+        else:
+            active = args.command == "enable-operator"
+            accounts.update_operator(sessions, args.username, active=active)
+            print(f"{args.username} is {'active' if active else 'disabled'}; their sign-ins have ended")
+    except accounts.AccountError as error:
+        return fail(error)
+    return 0
+
+
+def _new_password(username: str) -> str:
+    """From LAKSA_OPERATOR_PASSWORD (scripts), else asked for twice without echo."""
     password = os.environ.get("LAKSA_OPERATOR_PASSWORD")
     if password is None:
         password = getpass.getpass(f"password for {username}: ")
         if getpass.getpass("again: ") != password:
-            return fail("the passwords differ")
-    try:
-        create_operator(sessions, username, password, role)
-    except AccountError as error:
-        return fail(error)
-    print(f"created {role} {username}")
-    return 0
+            raise accounts.AccountError("password", "the two entries differ")
+    return password
 
 
 if __name__ == "__main__":

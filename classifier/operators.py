@@ -63,7 +63,10 @@ class OperatorUser(UserMixin):
 
 
 def _user(operator: Operator | None) -> OperatorUser | None:
-    return OperatorUser(operator.id, operator.username, operator.role, operator.session_epoch) if operator else None
+    """The signed-in user of an account; None for no account or one that is switched off."""
+    if operator is None or operator.disabled_at is not None:
+        return None
+    return OperatorUser(operator.id, operator.username, operator.role, operator.session_epoch)
 
 
 def _unless_database_down(loader):
@@ -209,14 +212,17 @@ MESSAGES = {
     "invalid_date": "Tanggal tidak valid (format TTTT-BB-HH).",
     "range_too_long": "Rentang tanggal dasbor terlalu panjang (paling lama tiga tahun).",
     "invalid_credentials": "Nama pengguna atau kata sandi salah.",
+    "operator_not_found": "Akun operator tidak ditemukan.",
     "label_changed": "Operator lain baru saja mengubah rute keluhan ini. Periksa rute dan riwayat terbaru, "
                      "lalu putuskan lagi.",
 }
 FIELD_MESSAGES = {"reason": "Alasan wajib diisi untuk koreksi (maks. 2000 karakter).",
                   "category": "Pilih kategori yang terdaftar, atau ubah OPD.", "opd": "Pilih OPD yang terdaftar.",
                   "username": "Nama pengguna 1-100 karakter tanpa spasi, dan belum dipakai.",
-                  "password": f"Kata sandi minimal {accounts.MIN_PASSWORD_CHARS} karakter.",
-                  "role": "Peran harus operator atau admin."}
+                  "password": f"Kata sandi minimal {accounts.MIN_PASSWORD_CHARS} karakter dan tidak memuat nama "
+                              "pengguna.",
+                  "role": "Peran harus operator atau admin.",
+                  "active": "Admin aktif terakhir tidak dapat dinonaktifkan."}
 
 
 def _indonesian(error: ApiError) -> list[str]:
@@ -257,7 +263,7 @@ for _kind in DATABASE_UNREACHABLE:
 
 @pages.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
-    messages = {403: "Halaman ini hanya untuk admin.", 404: "Halaman tidak ditemukan.",
+    messages = {400: "Permintaan tidak sah.", 403: "Halaman ini hanya untuk admin.", 404: "Halaman tidak ditemukan.",
                 405: f"Halaman ini tidak dapat dibuka dengan metode {request.method}.",
                 413: "Kiriman terlalu besar."}
     page = render_template("operators/error.html", status=error.code,
@@ -410,18 +416,37 @@ def dashboard_chart(name: str):
     return Response(dashboard.chart_svg(name, figures, _registry()), mimetype="image/svg+xml")
 
 
+ACCOUNT_CHANGES = {"disable": ({"active": False}, "dinonaktifkan"), "enable": ({"active": True}, "diaktifkan"),
+                   "password": ({}, "mendapat kata sandi baru")}
+
+
 @pages.route("/admin/operators", methods=["GET", "POST"])
 @admin_required
 def admin_operators():
-    errors, status = [], 200
-    if request.method == "POST":
-        form = request.form
-        try:
-            accounts.create_operator(_db(), form.get("username", ""), form.get("password", ""),
-                                     form.get("role", "operator"))
-            flash(f"Akun {form.get('username', '').strip()} dibuat.", "success")
-            return redirect(url_for("operators.admin_operators"))
-        except accounts.AccountError as error:
-            errors, status = [FIELD_MESSAGES[error.field]], 422
+    """The accounts page. Its forms create an account, or (`action`) switch one off or on or give it a new
+    password, each of which ends that account's sign-ins."""
+    if request.method == "GET":
+        return _accounts_page()
+    form = request.form
+    username, action = form.get("username", "").strip(), form.get("action", "create")
+    if action != "create" and action not in ACCOUNT_CHANGES:
+        abort(400)
+    try:
+        if action == "create":
+            accounts.create_operator(_db(), username, form.get("password", ""), form.get("role", "operator"))
+        else:
+            change, _ = ACCOUNT_CHANGES[action]
+            accounts.update_operator(_db(), username, **(change or {"password": form.get("password", "")}))
+    except accounts.UnknownOperator:
+        raise ApiError(404, "operator_not_found", f"no operator named {username!r}") from None
+    except accounts.AccountError as error:
+        return _accounts_page(error)
+    done = "dibuat" if action == "create" else f"{ACCOUNT_CHANGES[action][1]}; semua sesinya berakhir"
+    flash(f"Akun {username} {done}.", "success")
+    return redirect(url_for("operators.admin_operators"))
+
+
+def _accounts_page(error: accounts.AccountError | None = None):
+    errors = [FIELD_MESSAGES.get(error.field, error.problem)] if error else []
     return render_template("operators/admin_operators.html", operators=accounts.list_operators(_db()), errors=errors,
-                           roles=accounts.ROLES), status
+                           roles=accounts.ROLES), 422 if error else 200

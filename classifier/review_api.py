@@ -177,6 +177,22 @@ class PredictionDetailOut(QueueItemOut):
 class OperatorOut(BaseModel):
     username: str
     role: str
+    active: bool = Field(description="False once an admin switched the account off: it signs nobody in")
+
+
+class OperatorList(BaseModel):
+    items: list[OperatorOut]
+
+
+class OperatorPath(BaseModel):
+    username: str = Field(max_length=accounts.MAX_USERNAME_CHARS)
+
+
+class AccountChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: bool | None = Field(None, description="false switches the account off (its claims are freed), true on")
+    password: str | None = Field(None, description=f"A new password, at least {accounts.MIN_PASSWORD_CHARS} "
+                                 "characters, not containing the username")
 
 
 def _operator_named(claimed: str | None) -> str:
@@ -294,14 +310,41 @@ def claim(path: PredictionPath):
             "expires_at": review.as_utc(held.expires_at).isoformat()}
 
 
+def _admin_only() -> None:
+    if not current_user.is_admin:
+        raise ApiError(403, "admin_only", "only admins manage accounts", [{"field": "role", "problem": "not admin"}])
+
+
+def _account(change, *args, **kwargs):
+    """An `accounts` change, its refusals as API errors: 404 for an unknown name, else 422."""
+    try:
+        return change(current_app.extensions["laksa_sessions"], *args, **kwargs)
+    except accounts.AccountError as error:
+        status, code = (404, "operator_not_found") if isinstance(error, accounts.UnknownOperator) \
+            else (422, "invalid_account")
+        raise ApiError(status, code, str(error), [{"field": error.field, "problem": error.problem}]) from None
+
+
+def _operator_out(operator) -> dict:
+    return {"username": operator.username, "role": operator.role, "active": operator.disabled_at is None}
+
+
+@review_api.get("/operators", summary="Every operator account, by name (admins only)",
+                responses={200: OperatorList, 403: ErrorOut})
+def list_operators():
+    _admin_only()
+    return {"items": [_operator_out(o) for o in accounts.list_operators(current_app.extensions["laksa_sessions"])]}
+
+
 @review_api.post("/operators", summary="Create an operator account (admins only)",
                  responses={201: OperatorOut, 403: ErrorOut})
 def create_operator(body: NewOperator):
-    if not current_user.is_admin:
-        raise ApiError(403, "admin_only", "only admins create accounts", [{"field": "role", "problem": "not admin"}])
-    try:
-        created = accounts.create_operator(current_app.extensions["laksa_sessions"], body.username, body.password,
-                                           body.role)
-    except accounts.AccountError as error:
-        raise ApiError(422, "invalid_account", str(error), [{"field": error.field, "problem": error.problem}]) from None
-    return {"username": created.username, "role": created.role}, 201
+    _admin_only()
+    return _operator_out(_account(accounts.create_operator, body.username, body.password, body.role)), 201
+
+
+@review_api.patch("/operators/<username>", summary="Switch an account off or on, or reset its password (admins "
+                  "only); either ends the account's sign-ins", responses={200: OperatorOut, 403: ErrorOut, 404: ErrorOut})
+def change_operator(path: OperatorPath, body: AccountChange):
+    _admin_only()
+    return _operator_out(_account(accounts.update_operator, path.username, body.active, body.password))

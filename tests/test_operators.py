@@ -2,6 +2,7 @@
 import base64
 import csv
 import io
+import re
 import threading
 from datetime import timedelta
 
@@ -380,3 +381,58 @@ def test_manage_names_the_problem_without_a_traceback(tmp_path, monkeypatch, cap
     monkeypatch.setenv("LAKSA_CLAIM_SECONDS", "10m")
     assert main(["db-upgrade"]) == 2
     assert "LAKSA_CLAIM_SECONDS='10m'" in capsys.readouterr().err
+
+
+def test_admins_disable_enable_and_reset_accounts_and_each_ends_the_sign_ins(app, client):
+    operator, admin = add_operator(app, "budi"), add_operator(app, "kepala", role="admin")
+    prediction_id = add_prediction(app)
+    assert client.post(f"/review/{prediction_id}/claim", headers=operator).status_code == 200
+    assert client.patch("/operators/budi", json={"active": False}, headers=operator).status_code == 403
+    disabled = client.patch("/operators/budi", json={"active": False}, headers=admin)
+    assert disabled.status_code == 200 and disabled.json == {"username": "budi", "role": "operator", "active": False}
+    assert client.get("/review", headers=operator).status_code == 401  # basic auth of a disabled account
+    sessions = app.extensions["laksa_sessions"]
+    assert authenticate(sessions, "budi", PASSWORD) is None
+    with sessions() as session:  # the complaints they held go back to the others at once
+        assert session.scalar(select(func.count()).select_from(ReviewClaim)) == 0
+    listed = client.get("/operators", headers=admin).json["items"]
+    assert [(o["username"], o["active"]) for o in listed] == [("budi", False), ("kepala", True)]
+
+    assert client.patch("/operators/budi", json={"active": True, "password": "sandi-baru-kedua-2"},
+                        headers=admin).json["active"] is True
+    assert authenticate(sessions, "budi", PASSWORD) is None and authenticate(sessions, "budi", "sandi-baru-kedua-2")
+    problems = [({"active": False}, "kepala", "active"), ({"password": "pendek"}, "budi", "password"),
+                ({"password": "budi-12345678"}, "budi", "password"), ({}, "budi", "body"),
+                ({"active": False}, "tidak-ada", "username")]
+    for body, username, field in problems:  # the last admin stays; weak passwords; nothing to do; no such name
+        refused = client.patch(f"/operators/{username}", json=body, headers=admin)
+        assert refused.status_code in (404, 422) and refused.json["fields"][0]["field"] == field, (body, username)
+    assert authenticate(sessions, "kepala", PASSWORD).role == "admin"
+
+
+def test_manage_disables_enables_lists_and_resets_operators(database_url, monkeypatch, capsys):
+    from classifier.db import Operator, make_engine, make_sessionmaker
+    from classifier.manage import main
+
+    monkeypatch.setenv("LAKSA_DATABASE_URL", database_url)
+    monkeypatch.setenv("LAKSA_OPERATOR_PASSWORD", "sandi-dari-env-1")
+    assert main(["create-operator", "budi"]) == 0 and main(["create-operator", "kepala", "--role", "admin"]) == 0
+    assert main(["disable-operator", "budi"]) == 0
+    assert main(["disable-operator", "kepala"]) == 2 and "last active admin" in capsys.readouterr().err
+    assert main(["disable-operator", "siapa"]) == 2 and "siapa" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["list-operators"]) == 0
+    listing = capsys.readouterr().out
+    assert re.search(r"budi\s+operator\s+disabled", listing) and re.search(r"kepala\s+admin\s+active", listing)
+    monkeypatch.setenv("LAKSA_OPERATOR_PASSWORD", "sandi-baru-env-2")
+    assert main(["set-password", "kepala"]) == 0 and main(["enable-operator", "budi"]) == 0
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        assert authenticate(sessions, "kepala", "sandi-baru-env-2") and not authenticate(sessions, "kepala",
+                                                                                         "sandi-dari-env-1")
+        assert authenticate(sessions, "budi", "sandi-dari-env-1")
+    finally:
+        with sessions.begin() as session:
+            session.execute(Operator.__table__.delete())
+        engine.dispose()

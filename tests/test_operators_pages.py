@@ -378,3 +378,34 @@ def test_admins_create_accounts_on_their_page_and_operators_may_not(app, client)
     assert made.status_code == 302
     assert "citra" in admin.get("/operator/admin/operators").get_data(as_text=True)
     assert sign_in(app.test_client(), "citra", "cukup-panjang-1").status_code == 302
+
+
+def test_an_admin_disables_an_account_on_the_page_and_its_open_sign_in_ends(app, client):
+    add_operator(app, "budi"), add_operator(app, "kepala", role="admin")
+    sign_in(client, "budi")
+    assert client.get("/operator/").status_code == 200
+    admin = app.test_client()
+    sign_in(admin, "kepala")
+    page = "/operator/admin/operators"
+
+    def change(who, username, action, **fields):
+        return who.post(page, data={"csrf_token": token(who, page if who is admin else "/operator/"),
+                                    "username": username, "action": action, **fields})
+
+    done = change(admin, "budi", "disable")
+    assert done.status_code == 302 and done.location == page
+    assert "Nonaktif sejak" in admin.get(page).get_data(as_text=True)
+    answer = client.get("/operator/")  # budi's open sign-in ends with the account
+    assert answer.status_code == 302 and answer.location.startswith("/operator/login")
+    assert sign_in(client, "budi").status_code == 401
+    lockout = change(admin, "kepala", "disable")
+    assert lockout.status_code == 422 and "Admin aktif terakhir" in lockout.get_data(as_text=True)
+    weak = change(admin, "budi", "password", password="budi-dan-sandinya")
+    assert weak.status_code == 422 and "tidak memuat nama pengguna" in weak.get_data(as_text=True)
+    assert change(admin, "budi", "password", password="sandi-baru-kedua-2").status_code == 302
+    assert change(admin, "budi", "enable").status_code == 302
+    assert sign_in(client, "budi", "sandi-baru-kedua-2").status_code == 302
+    assert change(admin, "siapa", "enable").status_code == 404
+    assert change(admin, "budi", "hapus").status_code == 400
+    assert change(client, "kepala", "disable").status_code == 403  # operators change no accounts
+    assert "Aktif" in admin.get(page).get_data(as_text=True)
