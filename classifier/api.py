@@ -33,23 +33,31 @@ api = APIBlueprint("api", __name__, abp_tags=[intake], abp_responses={422: Error
 SECURITY = [{"api_key": []}]
 
 
-def _format_characters() -> str:
+# Invisible yet not format characters: the rest of Unicode's Default_Ignorable_Code_Point (unicodedata lacks that
+# property; its unassigned code points left out): the combining grapheme joiner, Hangul fillers, Khmer inherent
+# vowels, Mongolian and other variation selectors; and the Braille blank, which renders as a space.
+INVISIBLE = [(0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180D), (0x180F, 0x180F),
+             (0x2800, 0x2800), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xE0100, 0xE01EF)]
+
+
+def _invisible_characters() -> str:
     """Unicode's invisible format characters (category Cf: zero-width spaces and joiners, BOM, soft hyphen...)
-    as the ranges of a regex class; Python's str.strip() and \\s keep them."""
+    and INVISIBLE as the ranges of a regex class; Python's str.strip() and \\s keep them."""
     codes = [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    codes = sorted(set(codes).union(*(range(first, last + 1) for first, last in INVISIBLE)))
     runs = [[c for _, c in run] for _, run in groupby(enumerate(codes), lambda pair: pair[1] - pair[0])]
     return "".join(chr(run[0]) + (f"-{chr(run[-1])}" if len(run) > 1 else "") for run in runs)
 
 
-# A text is blank without one character outside whitespace and format characters (zero-width spaces alone were
-# routed); the validator and the OpenAPI document's pattern share this.
-VISIBLE = re.compile(f"[^\\s{_format_characters()}]")
+# A text is blank without one character outside whitespace and invisible characters (zero-width spaces or Hangul
+# fillers alone were routed); the validator and the OpenAPI document's pattern share this.
+VISIBLE = re.compile(f"[^\\s{_invisible_characters()}]")
 
 
 class Complaint(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(description="The complaint as the citizen wrote it: not blank (whitespace and invisible "
-                      "characters such as U+200B alone are blank), at most LAKSA_MAX_TEXT_CHARS characters "
+                      "characters such as U+200B or U+3164 alone are blank), at most LAKSA_MAX_TEXT_CHARS characters "
                       "(default 10,000)", examples=["Lampu PJU di Jl. Daan Mogot mati"],
                       json_schema_extra={"pattern": VISIBLE.pattern})
     external_id: str | None = Field(None, max_length=200, description=(

@@ -154,7 +154,11 @@ def test_invalid_bodies_name_the_field(app, client, body, status, field):
 
 
 
-@pytest.mark.parametrize("text", ["\u200b", " \u200b\u200c\n\u200d\u2060\ufeff ", "\u00ad\u202e\t\U000e0041"])
+@pytest.mark.parametrize("text", [
+    "\u200b", " \u200b\u200c\n\u200d\u2060\ufeff ", "\u00ad\u202e\t\U000e0041",
+    # Invisible without being format characters: Hangul fillers, the Braille blank, variation selectors.
+    "\u3164\u3164", "\u2800 \u2800", "\u115f", "\ufe0f", "\u1160\u034f\ufe00\U000e0100\u180b\u180f\uffa0\u17b4",
+])
 def test_a_text_of_invisible_characters_is_blank(app, client, text):
     blank = client.post("/predict", json={"text": "   "}, headers=KEY).json
     one = client.post("/predict", json={"text": text}, headers=KEY)
@@ -162,8 +166,9 @@ def test_a_text_of_invisible_characters_is_blank(app, client, text):
     batch = client.post("/predict/batch", json={"items": [{"text": "lampu mati"}, {"text": text}]}, headers=KEY)
     assert batch.status_code == 422
     assert batch.json["fields"] == [{"field": "items.1.text", "problem": blank["fields"][0]["problem"]}]
-    assert client.post("/predict", json={"text": f"lampu{text}mati"}, headers=KEY).status_code == 200
-    assert len(stored(app)) == 1
+    for mixed in (f"lampu{text}mati", f"{text} lampu mati"):
+        assert client.post("/predict", json={"text": mixed}, headers=KEY).status_code == 200
+    assert len(stored(app)) == 2
 
 @pytest.mark.parametrize("item, status, field", [
     ({"text": "   "}, 422, "items.0.text"),
