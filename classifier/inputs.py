@@ -10,7 +10,9 @@ intake system to retry a complaint that could never be stored, while SQLite stor
 
 A body over MAX_CONTENT_LENGTH is a 413 whether or not it announces its length: werkzeug stops
 reading a chunked body (no Content-Length) at the limit and hands on its first bytes, whose cut
-JSON was a 400 invalid_json.
+JSON was a 400 invalid_json. Such a body is read, one byte past the limit, only when the app first
+asks for it (request.stream, behind get_json and form), where werkzeug checks a Content-Length: so
+after the X-API-Key, and a client without one cannot make a worker read up to the limit.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ import io
 import math
 
 from flask import Flask, request
-from werkzeug.wsgi import LimitedStream, get_content_length
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
 
 from .errors import ApiError
 
@@ -77,19 +81,21 @@ def unstorable(value, field: str) -> list[dict]:
 
 
 def install_body_limit(app: Flask) -> None:
-    wsgi_app = app.wsgi_app
+    class BodyWithinLimit(app.request_class):
+        @cached_property
+        def stream(self):
+            """A streamed body, read up to one byte past the limit when first asked for and refused as werkzeug
+            refuses a body announcing its length (413 past the limit); any other body gets werkzeug's stream."""
+            limit = self.max_content_length
+            streamed = self.environ.get("wsgi.input_terminated") and self.content_length is None
+            if self.shallow or not streamed or limit is None:
+                return super().stream
+            body = LimitedStream(self.environ["wsgi.input"], limit + 1, is_max=True).readall()
+            if len(body) > limit:
+                raise RequestEntityTooLarge()
+            return io.BytesIO(body)
 
-    def _body_with_its_length(environ, start_response):
-        """A streamed body, read up to one byte past the limit and handed on with its Content-Length,
-        so that werkzeug answers it as it does a body announcing its length (413 past the limit)."""
-        limit = app.config["MAX_CONTENT_LENGTH"]
-        if environ.get("wsgi.input_terminated") and get_content_length(environ) is None and limit is not None:
-            body = LimitedStream(environ["wsgi.input"], limit + 1, is_max=True).readall()
-            environ.pop("HTTP_TRANSFER_ENCODING", None)  # read: what follows is no longer chunked
-            environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
-        return wsgi_app(environ, start_response)
-
-    app.wsgi_app = _body_with_its_length
+    app.request_class = BodyWithinLimit
 
 
 def install_input_guard(app: Flask) -> None:

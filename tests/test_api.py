@@ -215,6 +215,15 @@ def test_a_chunked_body_over_the_limit_is_the_same_413(app, client):
     assert chunked("lampu mati").status_code == 200 and len(stored(app)) == 1
 
 
+def test_a_chunked_body_is_not_read_before_the_api_key_is_checked(app, client):
+    for key in ({}, {"X-API-Key": "wrong"}):
+        body = io.BytesIO(json.dumps({"text": "a" * app.config["LAKSA_MAX_BODY_BYTES"]}).encode())
+        response = client.post("/predict", input_stream=body, environ_overrides={"wsgi.input_terminated": True},
+                               headers={**key, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        assert response.status_code == 401  # not the 413 its size would get with a valid key
+        assert body.tell() == 0  # it was read up to the limit before the key was looked at
+
+
 def test_unknown_route_and_wrong_method_are_json(client):
     assert client.get("/nope").status_code == 404 and client.get("/nope").json["error"] == "not_found"
     response = client.get("/predict", headers=KEY)

@@ -1,5 +1,6 @@
 """The operators' pages: sign-in and its safeguards, escaping of citizen text, decisions, dashboard, admin."""
 import html
+import io
 import re
 from datetime import timedelta
 
@@ -361,6 +362,17 @@ def test_a_wrong_address_or_method_under_the_pages_gets_the_indonesian_page(app,
     assert "GET" in wrong_method.headers["Allow"] and "tidak dapat dibuka" in wrong_method.get_data(as_text=True)
     api = client.get("/tidak-ada")  # the intake systems' side stays JSON
     assert api.status_code == 404 and api.json["error"] == "not_found"
+
+
+def test_an_oversize_form_gets_the_same_413_page_whether_or_not_it_announces_its_length(app, client):
+    form = b"username=" + b"a" * app.config["LAKSA_MAX_BODY_BYTES"]
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    announced = client.post("/operator/login", data=form, headers=headers)
+    chunked = client.post("/operator/login", input_stream=io.BytesIO(form),  # no Content-Length, as under gunicorn
+                          environ_overrides={"wsgi.input_terminated": True},
+                          headers={**headers, "Transfer-Encoding": "chunked"})
+    assert announced.status_code == chunked.status_code == 413 and chunked.mimetype == "text/html"
+    assert "Kiriman terlalu besar" in chunked.get_data(as_text=True) and chunked.get_data() == announced.get_data()
 
 
 def test_admins_create_accounts_on_their_page_and_operators_may_not(app, client):
