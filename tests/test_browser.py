@@ -1,7 +1,8 @@
 """An operator's shift in a real browser: headless Debian Chromium, driven by Playwright, against gunicorn.
 
 Signs in, opens the queue, corrects a route through the complaint page, finds the correction in the
-export, and checks that the pages fit a tablet. The screenshots it takes are the README's.
+export, and checks that the pages fit a tablet; an admin switches off the account of an operator who is
+signed in. The screenshots it takes are the README's.
 """
 import csv
 import io
@@ -46,7 +47,8 @@ def shift(trained_model_dir, tmp_path_factory):
     with running_service(trained_model_dir, f"sqlite:///{database}", workdir,
                          {"LAKSA_SECURE_COOKIES": "0"}) as base:  # plain HTTP on loopback
         engine = make_engine(f"sqlite:///{database}")
-        create_operator(make_sessionmaker(engine), "sari", PASSWORD, "operator")
+        for username, role in (("sari", "operator"), ("dedi", "operator"), ("kepala", "admin")):
+            create_operator(make_sessionmaker(engine), username, PASSWORD, role)
         engine.dispose()
         texts, routed = sample_complaints(), []
         for start in range(0, len(texts), 100):
@@ -132,3 +134,32 @@ def test_an_operator_corrects_a_route_and_finds_it_in_the_export(shift, browser)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} scrolls sideways on a tablet by {overflow}px"
     context.close()
+
+
+def sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/operator/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/operator/")
+
+
+def test_an_admin_switches_off_an_account_and_its_open_sign_in_ends(shift, browser):
+    leaving, admin = (browser.new_context(viewport={"width": 1280, "height": 800}, locale="id-ID") for _ in range(2))
+    dedi, kepala = leaving.new_page(), admin.new_page()
+    sign_in(dedi, shift, "dedi")
+    sign_in(kepala, shift, "kepala")
+    kepala.goto(f"{shift}/operator/admin/operators")
+    row = kepala.locator("tr", has_text="dedi")
+    row.locator("button", has_text="Nonaktifkan").click()
+    kepala.wait_for_url(f"{shift}/operator/admin/operators")
+    assert "dedi dinonaktifkan" in kepala.inner_text(".flash")
+    assert "Nonaktif sejak" in kepala.locator("tr", has_text="dedi").inner_text()
+    kepala.screenshot(path=str(SHOTS / "accounts.png"), full_page=True)
+
+    dedi.reload()  # the sign-in dedi had open ends with the account
+    assert dedi.url.startswith(f"{shift}/operator/login")
+    kepala.set_viewport_size({"width": 820, "height": 1180})
+    overflow = kepala.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the accounts page scrolls sideways on a tablet by {overflow}px"
+    leaving.close(), admin.close()
