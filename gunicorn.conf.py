@@ -1,7 +1,10 @@
 """gunicorn settings for the LAKSA service: `gunicorn -c gunicorn.conf.py 'classifier.serve:create_app()'`."""
+import json
 import os
 import shutil
 import tempfile
+
+from gunicorn import util
 
 bind = os.environ.get("LAKSA_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("LAKSA_WORKERS", os.cpu_count() or 2))  # prediction is CPU-bound: one per core
@@ -30,3 +33,16 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def _json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own answer to a request it cannot parse (a garbled request line, headers over its limits),
+    in the JSON body of every other error instead of its HTML page; the request never reaches the app."""
+    body = json.dumps({"error": reason.lower().replace(" ", "_"), "message": mesg or reason,
+                       "fields": [{"field": "request", "problem": mesg or reason}]}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin1") + body)
+
+
+util.write_error = _json_error  # gunicorn has no setting for it; its workers call util.write_error

@@ -1,6 +1,8 @@
 """The service as intake systems meet it: gunicorn in its own process, real HTTP on loopback."""
 import contextlib
+import json
 import os
+import socket
 
 import pytest
 import requests
@@ -33,7 +35,21 @@ def test_route_over_http_and_survive_bad_input(service):
                         "Content-Type": "application/json"}, timeout=5)
     assert bad.status_code == 400 and bad.headers["Content-Type"].startswith("application/json")
     assert "Traceback" not in bad.text
+    for raw in (b"GARBAGE\r\n\r\n", b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n"):
+        status, headers, body = raw_exchange(service, raw)  # refused by gunicorn itself, before the app
+        assert status in (400, 431) and "application/json" in headers, headers
+        assert json.loads(body)["error"] and json.loads(body)["fields"][0]["field"] == "request"
     assert requests.get(f"{service}/health", timeout=5).json() == {"status": "ok"}
+
+
+def raw_exchange(base: str, request: bytes) -> tuple[int, str, bytes]:
+    """Bytes no HTTP client would send, and the status, header block and body of the answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request)
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), head.decode("latin1"), body
 
 
 def test_metrics_add_up_across_workers(service):
