@@ -377,8 +377,8 @@ def _changed(form, name: str) -> str | None:
 
 
 def _dashboard_range() -> tuple:
-    end = review.parse_moment(request.args.get("to"), "to", end=True)
-    start = review.parse_moment(request.args.get("from"), "from")
+    end = review.parse_moment(request.args.get("to"), "to", end=True, days_only=True)
+    start = review.parse_moment(request.args.get("from"), "from", days_only=True)
     today = utcnow().astimezone(review.WIB).date()
     end = end or review.parse_moment(today.isoformat(), "to", end=True)
     start = start or end - timedelta(days=30)

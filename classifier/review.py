@@ -32,20 +32,23 @@ def as_utc(moment: datetime) -> datetime:
 YEARS = (1900, 9000)  # the years a filter may name
 
 
-def parse_moment(value: str | None, field: str, end: bool = False) -> datetime | None:
-    """An ISO date or datetime from a filter, as UTC. A bare date is a WIB day; as an `end` it includes that day."""
+def parse_moment(value: str | None, field: str, end: bool = False, days_only: bool = False) -> datetime | None:
+    """An ISO date or datetime from a filter, as UTC. A bare date is a WIB day; as an `end` it includes that day.
+    With `days_only` (the dashboard, whose charts count whole days) a datetime is refused."""
     if not value:
         return None
     try:
         moment, whole_day = _date_or_datetime(value.strip())
         if not YEARS[0] <= moment.year <= YEARS[1]:  # near the calendar's ends, day arithmetic overflows
             raise ValueError(f"year {moment.year}")
+        if days_only and not whole_day:
+            raise ValueError("a datetime")
         if end and whole_day:
             moment += timedelta(days=1)
         return as_utc(moment.replace(tzinfo=WIB) if moment.tzinfo is None else moment)
     except (ValueError, OverflowError):  # OverflowError: a day at either end of the calendar, e.g. 9999-12-31
-        raise ApiError(422, "invalid_date", f"{field} must be a date (YYYY-MM-DD) or an ISO datetime, "
-                       f"in the years {YEARS[0]}-{YEARS[1]}",
+        kinds = "a date (YYYY-MM-DD)" if days_only else "a date (YYYY-MM-DD) or an ISO datetime"
+        raise ApiError(422, "invalid_date", f"{field} must be {kinds}, in the years {YEARS[0]}-{YEARS[1]}",
                        [{"field": field, "problem": f"not a date: {value[:40]!r}"}]) from None
 
 

@@ -155,7 +155,8 @@ def test_odd_page_numbers_and_dates_get_a_page_not_a_500(app, client):
     for query, message in (("to=9999-12-31", "Tanggal tidak valid"), ("from=0001-01-01", "Tanggal tidak valid"),
                            ("to=0001-01-05", "Tanggal tidak valid"),  # 30 days before it: an OverflowError
                            ("from=9999-12-30&to=9999-12-31T23:00:00%2B00:00", "Tanggal tidak valid"),
-                           ("from=2000-01-01", "terlalu panjang")):  # one chart entry a day since 2000
+                           ("from=2000-01-01", "terlalu panjang"),  # one chart entry a day since 2000
+                           ("from=2026-11-01T13:00", "Tanggal tidak valid")):  # its charts count whole days
         answer = client.get(f"/operator/dashboard?{query}")
         assert answer.status_code == 422 and message in answer.get_data(as_text=True)
     chart = client.get("/operator/dashboard/volume.svg?from=0001-01-01T00:00:00%2B00:00&to=0001-01-03")
