@@ -286,6 +286,13 @@ def _safe_next(target: str | None) -> str:
     return url_for("operators.queue")
 
 
+def _back_to_queue(target: str | None) -> str:
+    """The queue page (filters and page number) an operator opened a complaint from, to return to
+    after deciding it; any other target, safe or not, is the bare queue."""
+    queue, target = url_for("operators.queue"), _safe_next(target)
+    return target if target == queue or target.startswith(f"{queue}?") else queue
+
+
 @pages.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
@@ -324,24 +331,29 @@ def queue():
     filters = {k: v for k, v in args.items() if k in ("opd", "from", "to") and v}
     if page.page > page.last:  # an old link, or a queue that got shorter: its last page, not "page 9 of 2"
         return redirect(url_for("operators.queue", page=page.last, **filters))
-    return render_template("operators/queue.html", page=page, filters=filters)
+    # Where a complaint opened from here returns to; none for the bare queue, where it returns anyway.
+    back = url_for("operators.queue", **filters, page=page.page) if filters or page.page > 1 else None
+    return render_template("operators/queue.html", page=page, filters=filters, back=back)
 
 
 @pages.post("/complaints/<prediction_id>/claim")
 @login_required
 def claim(prediction_id: str):
+    back = _back_to_queue(request.form.get("back"))
     try:
         review.claim(_db(), prediction_id, current_user.username, current_app.config["LAKSA_CLAIM_SECONDS"])
     except review.ClaimConflict as conflict:
         flash(_indonesian(conflict)[0], "error")
-        return redirect(url_for("operators.queue"))
-    return redirect(url_for("operators.complaint", prediction_id=prediction_id))
+        return redirect(back)
+    return redirect(url_for("operators.complaint", prediction_id=prediction_id,
+                            back=None if back == url_for("operators.queue") else back))
 
 
 @pages.get("/complaints/<prediction_id>")
 @login_required
 def complaint(prediction_id: str, errors: list[str] | None = None, form: dict | None = None, status: int = 200):
-    """The complaint page; `decide` renders it again with its errors and the operator's entries."""
+    """The complaint page; `decide` renders it again with its errors and the operator's entries.
+    `back` is the queue page to return to, checked here too: the page's link shows it."""
     with _db()() as db:
         prediction = review.get_prediction(db, prediction_id)
         decisions = review.history(db, prediction_id)
@@ -349,7 +361,8 @@ def complaint(prediction_id: str, errors: list[str] | None = None, form: dict | 
     return render_template("operators/complaint.html", p=prediction, decisions=decisions, claim=held,
                            current=review.label_after(prediction, decisions),
                            text=highlight(prediction.text, prediction.reasons, _normalizer()),
-                           errors=errors or [], form=form or {}), status
+                           errors=errors or [], form=form or {},
+                           back=_back_to_queue((form or request.args).get("back"))), status
 
 
 @pages.post("/complaints/<prediction_id>/decide")
@@ -366,7 +379,7 @@ def decide(prediction_id: str):
             raise
         return complaint(prediction_id, errors=_indonesian(error), form=form, status=error.status)
     flash("Rute dikonfirmasi." if action == "confirm" else "Koreksi tersimpan.", "success")
-    return redirect(url_for("operators.queue"))
+    return redirect(_back_to_queue(form.get("back")))
 
 
 def _changed(form, name: str) -> str | None:

@@ -238,6 +238,52 @@ def test_a_page_confirm_and_a_claim_conflict(app, client):
     assert missing.status_code == 404 and "Keluhan tidak ditemukan" in missing.get_data(as_text=True)
 
 
+def test_a_decision_and_a_refused_claim_go_back_to_the_queue_page_the_operator_came_from(app, client):
+    add_operator(app, "budi"), add_operator(app, "ani")
+    ids = [add_prediction(app, opd="DLH", opd_confidence=0.3 + i / 100) for i in range(27)]  # two pages of 25
+    add_prediction(app, opd="DISHUB")
+    sign_in(client)
+    back = "/operator/?opd=DLH&from=2020-01-01&page=2"
+    queue = client.get(back).get_data(as_text=True)
+    assert queue.count(f'<input type="hidden" name="back" value="{html.escape(back)}">') == 2  # ids 25 and 26
+    other = app.test_client()
+    sign_in(other, "ani")
+    other.post(f"/operator/complaints/{ids[26]}/claim", data={"csrf_token": token(other)})
+    refused = client.post(f"/operator/complaints/{ids[26]}/claim", data={"csrf_token": token(client), "back": back})
+    assert refused.location == back and "ditangani oleh ani" in client.get(back).get_data(as_text=True)
+    assert f'href="/operator/complaints/{ids[26]}?back=' in client.get(back).get_data(as_text=True)  # "Lihat"
+
+    opened = client.post(f"/operator/complaints/{ids[25]}/claim", data={"csrf_token": token(client), "back": back})
+    assert opened.location.startswith(f"/operator/complaints/{ids[25]}?back=")
+    page = client.get(opened.location).get_data(as_text=True)
+    seen = shown_label(page)
+    assert page.count(f'name="back" value="{html.escape(back)}"') == 2  # both decision forms
+    assert f'<a href="{html.escape(back)}">' in page  # and "Kembali ke antrean"
+    form = {"csrf_token": token(client), "action": "override", "opd": "DISHUB", "reason": "", "back": back, **seen}
+    retry = client.post(f"/operator/complaints/{ids[25]}/decide", data=form)
+    assert retry.status_code == 422 and retry.get_data(as_text=True).count(f'value="{html.escape(back)}"') == 2
+    done = client.post(f"/operator/complaints/{ids[25]}/decide", data={**form, "action": "confirm"})
+    assert done.status_code == 302 and done.location == back
+    assert "Rute dikonfirmasi" in client.get(back).get_data(as_text=True)
+
+
+def test_a_decision_goes_back_only_to_the_queue(app, client):
+    add_operator(app, "budi"), add_operator(app, "ani")
+    other = app.test_client()
+    sign_in(other, "ani"), sign_in(client)
+    for back in ("//evil.example/operator/", "https://evil.example/operator/", "/\\evil.example", "javascript:x()",
+                 "/operator/dashboard", "/operator/login?next=/operator/", "/review?/operator/", "/operator/\t/x"):
+        first, second = add_prediction(app), add_prediction(app)
+        page = client.get(f"/operator/complaints/{first}", query_string={"back": back}).get_data(as_text=True)
+        assert page.count('name="back" value="/operator/"') == 2 and '<a href="/operator/">' in page, back
+        decided = client.post(f"/operator/complaints/{first}/decide",
+                              data={"csrf_token": token(client), "action": "confirm", "back": back})
+        assert decided.location == "/operator/", back
+        other.post(f"/operator/complaints/{second}/claim", data={"csrf_token": token(other)})
+        refused = client.post(f"/operator/complaints/{second}/claim", data={"csrf_token": token(client), "back": back})
+        assert refused.location == "/operator/", back
+
+
 def open_complaint(client, prediction_id: str) -> tuple[str, dict]:
     """The complaint page, and the label it shows as its decision forms send it back (seen_*)."""
     page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
