@@ -371,14 +371,17 @@ def decide(prediction_id: str):
     form = request.form
     action = "confirm" if form.get("action") == "confirm" else "override"
     try:
-        review.decide(_db(), _registry(), prediction_id, current_user.username, action,
-                      category=_changed(form, "category"), opd=_changed(form, "opd"),
-                      reason=form.get("reason", ""), seen=(form.get("seen_category"), form.get("seen_opd")))
+        _, repeat = review.decide(_db(), _registry(), prediction_id, current_user.username, action,
+                                  category=_changed(form, "category"), opd=_changed(form, "opd"),
+                                  reason=form.get("reason", ""), seen=(form.get("seen_category"), form.get("seen_opd")))
     except ApiError as error:
         if error.status not in (409, 422):
             raise
         return complaint(prediction_id, errors=_indonesian(error), form=form, status=error.status)
-    flash("Rute dikonfirmasi." if action == "confirm" else "Koreksi tersimpan.", "success")
+    if repeat:  # the form sent again, from the browser's history say
+        flash("Keputusan ini sudah tercatat.", "info")
+    else:
+        flash("Rute dikonfirmasi." if action == "confirm" else "Koreksi tersimpan.", "success")
     return redirect(_back_to_queue(form.get("back")))
 
 

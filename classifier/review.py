@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import NamedTuple
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -98,11 +99,10 @@ def label_after(prediction: PredictionRecord, decisions: list[OverrideRecord]) -
     return latest.category, latest.opd
 
 
-def effective_label(session: Session, prediction: PredictionRecord) -> tuple[str, str]:
-    """(category, opd) that stand for this prediction now."""
-    latest = session.scalar(select(OverrideRecord).where(OverrideRecord.prediction_id == prediction.id)
-                            .order_by(OverrideRecord.id.desc()).limit(1))
-    return label_after(prediction, [latest] if latest else [])
+def latest_decision(session: Session, prediction_id: str) -> OverrideRecord | None:
+    """The decision whose label stands for this prediction now, if any."""
+    return session.scalar(select(OverrideRecord).where(OverrideRecord.prediction_id == prediction_id)
+                          .order_by(OverrideRecord.id.desc()).limit(1))
 
 
 def _check_decision(registry: Registry, action: str, category: str | None, opd: str | None, reason: str) -> None:
@@ -124,15 +124,25 @@ def _check_decision(registry: Registry, action: str, category: str | None, opd: 
         raise ApiError(422, "invalid_decision", "; ".join(f"{p['field']}: {p['problem']}" for p in problems), problems)
 
 
+class Decided(NamedTuple):
+    record: OverrideRecord
+    repeat: bool  # the latest decision was this very one: nothing new was recorded
+
+
 def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, operator: str, action: str,
            category: str | None = None, opd: str | None = None, reason: str = "",
-           seen: tuple[str | None, str | None] = (None, None)) -> OverrideRecord:
-    """Record a confirmation or an override and return it. Unknown prediction: 404; bad values: 422.
+           seen: tuple[str | None, str | None] = (None, None)) -> Decided:
+    """Record a confirmation or an override and return it (`Decided`). Unknown prediction: 404; bad values: 422.
 
     Another operator's live claim on the prediction: 409. `seen` is the (category, opd) the operator
     decided on, where known: if another decision changed it since, 409, rather than confirming a label
     the operator never saw or silently undoing the other correction. The reason is masked like the
     complaint: operators paste phone numbers too.
+
+    The same decision sent again (a retry, a double click, a form sent again from the browser's
+    history) is recorded once: if the latest decision has the same operator, action, resulting label
+    and reason, nothing is recorded and that one comes back as a repeat. As it changes nothing,
+    neither another's claim nor a `seen` label outdated by that very decision refuses it.
     """
     reason = reason.replace("\r\n", "\n")  # as a browser sends a textarea's line breaks, each counted once there
     _check_decision(registry, action, category, opd, reason)
@@ -142,26 +152,31 @@ def decide(sessions: sessionmaker, registry: Registry, prediction_id: str, opera
         session.execute(update(PredictionRecord).where(PredictionRecord.id == prediction_id)
                         .values(needs_review=PredictionRecord.needs_review))
         prediction = get_prediction(session, prediction_id)
+        latest = latest_decision(session, prediction_id)
+        previous_category, previous_opd = label_after(prediction, [latest] if latest else [])
+        new_category, new_opd = (category or previous_category, opd or previous_opd) if action == "override" \
+            else (previous_category, previous_opd)
+        reason = mask_personal(reason).strip()
+        if latest is not None and (latest.operator, latest.action, latest.category, latest.opd, latest.reason) == (
+                operator, action, new_category, new_opd, reason):
+            return Decided(latest, repeat=True)
         held = live_claim(session, prediction_id)
         if held is not None and held.operator != operator:  # "Tangani" keeps the others' hands off
             raise _claimed(held)
-        previous_category, previous_opd = effective_label(session, prediction)
         changed = [f"seen_{name}" for name, shown, now in zip(("category", "opd"), seen, (previous_category, previous_opd))
                    if shown is not None and shown != now]
         if changed:
             raise ApiError(409, "label_changed", f"the label shown is not the current one: it is "
                            f"{previous_category} / {previous_opd}", [{"field": field, "problem": "not the "
                            "current label"} for field in changed])
-        new_category, new_opd = (category or previous_category, opd or previous_opd) if action == "override" \
-            else (previous_category, previous_opd)
         if action == "override" and (new_category, new_opd) == (previous_category, previous_opd):
             raise ApiError(422, "no_change", "the override keeps the current category and OPD; confirm instead",
                            [{"field": "category" if category else "opd", "problem": "equals the current label"}])
         record = OverrideRecord(prediction_id=prediction.id, created_at=utcnow(), operator=operator, action=action,
                                 category=new_category, opd=new_opd, previous_category=previous_category,
-                                previous_opd=previous_opd, reason=mask_personal(reason).strip())
+                                previous_opd=previous_opd, reason=reason)
         session.add(record)
-    return record
+    return Decided(record, repeat=False)
 
 
 def claim(sessions: sessionmaker, prediction_id: str, operator: str, seconds: int) -> ReviewClaim:

@@ -117,6 +117,12 @@ class DecisionOut(BaseModel):
     text: str = Field(description="the complaint, personal numbers masked")
 
 
+class RepeatedDecisionOut(DecisionOut):
+    # flask-openapi3 reads openapi_extra: the description of the 200 answer
+    model_config = ConfigDict(openapi_extra={"description": "The same decision (operator, action, resulting label, "
+                                             "reason) is already the latest: nothing recorded, that one returned"})
+
+
 class PageOut(BaseModel):
     """One page of a list (`review.Page`): its items are added by each kind of list."""
     total: int
@@ -205,22 +211,25 @@ def _operator_named(claimed: str | None) -> str:
 
 def _decide(prediction_id: str, action: str, body) -> tuple[dict, int]:
     sessions = current_app.extensions["laksa_sessions"]
-    record = review.decide(sessions, current_app.extensions["laksa_registry"], prediction_id,
-                           _operator_named(body.operator), action, category=getattr(body, "category", None),
-                           opd=getattr(body, "opd", None), reason=body.reason,
-                           seen=(body.seen_category, body.seen_opd))
+    record, repeat = review.decide(sessions, current_app.extensions["laksa_registry"], prediction_id,
+                                   _operator_named(body.operator), action, category=getattr(body, "category", None),
+                                   opd=getattr(body, "opd", None), reason=body.reason,
+                                   seen=(body.seen_category, body.seen_opd))
     with sessions() as db:
-        return review.decision_row(record, review.get_prediction(db, prediction_id)), 201
+        return review.decision_row(record, review.get_prediction(db, prediction_id)), 200 if repeat else 201
 
 
-@review_api.post("/predictions/<prediction_id>/override", summary="Correct the category and/or OPD of a prediction",
-                 responses={201: DecisionOut, 404: ErrorOut, 409: ErrorOut})
+DECISION_RESPONSES = {200: RepeatedDecisionOut, 201: DecisionOut, 404: ErrorOut, 409: ErrorOut}
+
+
+@review_api.post("/predictions/<prediction_id>/override", summary="Correct the category and/or OPD of a prediction "
+                 "(201; 200 if the same decision is already the latest)", responses=DECISION_RESPONSES)
 def override(path: PredictionPath, body: OverrideIn):
     return _decide(path.prediction_id, "override", body)
 
 
-@review_api.post("/predictions/<prediction_id>/confirm", summary="Accept the current route of a prediction",
-                 responses={201: DecisionOut, 404: ErrorOut, 409: ErrorOut})
+@review_api.post("/predictions/<prediction_id>/confirm", summary="Accept the current route of a prediction (201; 200 "
+                 "if the same decision is already the latest)", responses=DECISION_RESPONSES)
 def confirm(path: PredictionPath, body: ConfirmIn):
     return _decide(path.prediction_id, "confirm", body)
 

@@ -98,6 +98,35 @@ def test_a_decision_on_a_label_that_changed_since_it_was_shown_is_a_409(app, cli
     assert "0812" not in now.json["reason"] and "xtelpx" in now.json["reason"]  # reasons are masked like texts
 
 
+def test_the_same_decision_sent_again_is_recorded_once(app, client):
+    # A retry (a script's, or a browser's back button) must not add noise to the audit trail.
+    budi, ani = add_operator(app, "budi"), add_operator(app, "ani")
+    prediction_id = add_prediction(app, opd="DISHUB")
+    shown = client.get(f"/predictions/{prediction_id}", headers=budi).json["effective"]
+    body = {"opd": "DLH", "reason": "sampah di got, 0812 3456 7890", "seen_opd": shown["opd"]}
+    first = client.post(f"/predictions/{prediction_id}/override", json=body, headers=budi)
+    assert first.status_code == 201
+    again = client.post(f"/predictions/{prediction_id}/override", json={**body, "reason": body["reason"] + " \n"},
+                        headers=budi)  # its seen_opd is no longer the label: a repeat all the same
+    assert again.status_code == 200 and again.json == first.json
+    assert client.post(f"/review/{prediction_id}/claim", headers=ani).status_code == 200
+    assert client.post(f"/predictions/{prediction_id}/override", json=body, headers=budi).status_code == 200
+    assert client.post(f"/predictions/{prediction_id}/confirm", json={}, headers=budi).json["error"] == \
+        "already_claimed"
+    with app.extensions["laksa_sessions"].begin() as session:
+        session.execute(update(ReviewClaim).values(expires_at=utcnow() - timedelta(seconds=1)))
+    other_reason = client.post(f"/predictions/{prediction_id}/override", json={**body, "reason": "lain"},
+                               headers=budi)
+    assert other_reason.status_code == 409 and other_reason.json["error"] == "label_changed"  # a new decision
+    statuses = [client.post(f"/predictions/{prediction_id}/confirm", json={"reason": reason}, headers=auth).status_code
+                for auth, reason in ((budi, "cek"), (budi, " cek"), (budi, "cek lagi"), (ani, "cek lagi"),
+                                     (budi, "cek lagi"))]
+    assert statuses == [201, 200, 201, 201, 201]  # the same; another reason; another operator; after another's
+    assert count_decisions(app) == 5
+    responses = client.get("/openapi.json").json["paths"]["/predictions/{prediction_id}/confirm"]["post"]["responses"]
+    assert {"200", "201"} <= responses.keys()
+
+
 @pytest.mark.parametrize("body, field", [
     ({"reason": "tidak ada nilai baru"}, "category"),
     ({"opd": "DINAS_KHAYALAN", "reason": "x"}, "opd"),

@@ -284,6 +284,25 @@ def test_a_decision_goes_back_only_to_the_queue(app, client):
         assert refused.location == "/operator/", back
 
 
+def test_a_decision_sent_again_from_the_page_is_recorded_once(app, client):
+    add_operator(app, "budi")
+    prediction_id = add_prediction(app, opd="DISHUB")
+    sign_in(client)
+    decide, back = f"/operator/complaints/{prediction_id}/decide", "/operator/?opd=DISHUB"
+    _, seen = open_complaint(client, prediction_id)
+    for action, fields in (("confirm", {"reason": ""}), ("override", {"opd": "DLH", "reason": "sampah"})):
+        form = {"csrf_token": token(client), "action": action, "back": back, **fields, **seen}
+        assert client.post(decide, data=form).location == back
+        client.get(back)  # its flash
+        again = client.post(decide, data=form)  # the back button, then the same form sent again
+        assert again.status_code == 302 and again.location == back
+        assert "Keputusan ini sudah tercatat." in client.get(back).get_data(as_text=True)
+        _, seen = open_complaint(client, prediction_id)
+    with app.extensions["laksa_sessions"]() as session:
+        assert session.scalars(select(OverrideRecord.action).order_by(OverrideRecord.id)).all() == ["confirm",
+                                                                                                   "override"]
+
+
 def open_complaint(client, prediction_id: str) -> tuple[str, dict]:
     """The complaint page, and the label it shows as its decision forms send it back (seen_*)."""
     page = client.get(f"/operator/complaints/{prediction_id}").get_data(as_text=True)
