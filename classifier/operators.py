@@ -320,6 +320,32 @@ def logout():
     return redirect(url_for("operators.login"))
 
 
+@pages.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """An operator's own password. The old one first: a browser left signed in must not hand the account
+    over. The change ends the account's other sign-ins; this one goes on under the new epoch."""
+    if request.method == "GET":
+        return _own_account_page()
+    form = request.form
+    if accounts.authenticate(_db(), current_user.username, form.get("current_password", "")) is None:
+        return _own_account_page("Kata sandi lama salah.", 401)  # a 401: guesses count against the sign-in limit
+    if form.get("password", "") != form.get("password_again", ""):
+        return _own_account_page("Kedua isian kata sandi baru berbeda.", 422)
+    try:
+        operator = accounts.update_operator(_db(), current_user.username, password=form.get("password", ""))
+    except accounts.AccountError as error:
+        return _own_account_page(FIELD_MESSAGES[error.field], 422)
+    login_user(_user(operator))
+    flash("Kata sandi diubah; sesi akun ini di perangkat lain berakhir.", "success")
+    return redirect(url_for("operators.account"))
+
+
+def _own_account_page(error: str | None = None, status: int = 200):
+    return render_template("operators/account.html", errors=[error] if error else [],
+                           min_chars=accounts.MIN_PASSWORD_CHARS), status
+
+
 @pages.get("/")
 @login_required
 def queue():

@@ -487,3 +487,28 @@ def test_an_admin_disables_an_account_on_the_page_and_its_open_sign_in_ends(app,
     assert change(admin, "budi", "hapus").status_code == 400
     assert change(client, "kepala", "disable").status_code == 403  # operators change no accounts
     assert "Aktif" in admin.get(page).get_data(as_text=True)
+
+
+def test_an_operator_changes_their_own_password_and_their_other_sign_ins_end(app, client):
+    add_operator(app, "budi")
+    sign_in(client)
+    elsewhere = app.test_client()  # the same account, signed in on another device
+    sign_in(elsewhere)
+    page = "/operator/account"
+    assert "Ubah kata sandi" in client.get(page).get_data(as_text=True)
+
+    def change(current, new, again=None):
+        return client.post(page, data={"csrf_token": token(client, page), "current_password": current,
+                                       "password": new, "password_again": new if again is None else again})
+
+    wrong = change("bukan-sandinya", "sandi-baru-kedua-2")  # a 401: counted by the sign-in limit
+    assert wrong.status_code == 401 and "Kata sandi lama salah" in wrong.get_data(as_text=True)
+    assert change(PASSWORD, "sandi-baru-kedua-2", "sandi-lain-ketiga-3").status_code == 422
+    assert change(PASSWORD, "pendek").status_code == 422
+    done = change(PASSWORD, "sandi-baru-kedua-2")
+    assert done.status_code == 302 and done.location == page
+    assert client.get("/operator/").status_code == 200  # this device stays signed in
+    ended = elsewhere.get("/operator/")
+    assert ended.status_code == 302 and ended.location.startswith("/operator/login")
+    assert sign_in(app.test_client()).status_code == 401
+    assert sign_in(app.test_client(), password="sandi-baru-kedua-2").status_code == 302
