@@ -478,7 +478,9 @@ def admin_operators():
             accounts.create_operator(_db(), username, form.get("password", ""), form.get("role", "operator"))
         else:
             change, _ = ACCOUNT_CHANGES[action]
-            accounts.update_operator(_db(), username, **(change or {"password": form.get("password", "")}))
+            changed = accounts.update_operator(_db(), username, **(change or {"password": form.get("password", "")}))
+            if changed.id == current_user.id and changed.disabled_at is None:
+                login_user(_user(changed))  # an admin's own new password keeps this sign-in, as on /account
     except accounts.UnknownOperator:
         raise ApiError(404, "operator_not_found", f"no operator named {username!r}") from None
     except accounts.AccountError as error:

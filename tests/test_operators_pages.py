@@ -487,6 +487,8 @@ def test_an_admin_disables_an_account_on_the_page_and_its_open_sign_in_ends(app,
     assert change(admin, "budi", "hapus").status_code == 400
     assert change(client, "kepala", "disable").status_code == 403  # operators change no accounts
     assert "Aktif" in admin.get(page).get_data(as_text=True)
+    assert change(admin, "kepala", "password", password="sandi-admin-baru-3").status_code == 302
+    assert admin.get(page).status_code == 200  # an admin's own new password keeps their sign-in
 
 
 def test_an_operator_changes_their_own_password_and_their_other_sign_ins_end(app, client):
