@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from .db import Operator, ReviewClaim, utcnow
+from .db import AccountEvent, Operator, ReviewClaim, utcnow
 
 ROLES = ("operator", "admin")
 MIN_PASSWORD_CHARS = 10
@@ -40,7 +40,9 @@ def check_password(password: str, username: str) -> None:
         raise AccountError("password", "must not contain the username")
 
 
-def create_operator(sessions: sessionmaker, username: str, password: str, role: str = "operator") -> Operator:
+def create_operator(sessions: sessionmaker, username: str, password: str, role: str = "operator", *,
+                    by: str) -> Operator:
+    """A new account; `by` (the admin, or the command line and its system user) is recorded with it."""
     username = username.strip()
     if not username or len(username) > MAX_USERNAME_CHARS or any(c.isspace() for c in username):
         raise AccountError("username", f"1 to {MAX_USERNAME_CHARS} characters, without spaces")
@@ -50,7 +52,7 @@ def create_operator(sessions: sessionmaker, username: str, password: str, role: 
     operator = Operator(username=username, password_hash=_hasher.hash(password), role=role)
     try:
         with sessions.begin() as session:
-            session.add(operator)
+            session.add_all([operator, AccountEvent(username=username, action="created", by=by)])
     except IntegrityError:
         raise AccountError("username", f"{username!r} already exists") from None
     return operator
@@ -80,11 +82,11 @@ def end_sign_ins(sessions: sessionmaker, operator_id: int) -> None:
 
 
 def update_operator(sessions: sessionmaker, username: str, active: bool | None = None,
-                    password: str | None = None) -> Operator:
+                    password: str | None = None, *, by: str) -> Operator:
     """Switch an account off or on and/or give it a new password; either ends its sign-ins everywhere.
 
     Switching it off also frees the complaints it claimed. The last active admin stays on, or nobody
-    could manage the accounts from the pages.
+    could manage the accounts from the pages. Each change is recorded with `by`, who made it.
     """
     if active is None and password is None:
         raise AccountError("body", "give active, password or both")
@@ -106,6 +108,9 @@ def update_operator(sessions: sessionmaker, username: str, active: bool | None =
         if password is not None:
             operator.password_hash = _hasher.hash(password)
         operator.session_epoch += 1
+        changes = {"enabled" if active else "disabled": active is not None, "password": password is not None}
+        session.add_all(AccountEvent(username=username, action=action, by=by) for action, made in changes.items()
+                        if made)
     return operator
 
 
@@ -119,3 +124,9 @@ def _keep_an_admin(session, operator: Operator) -> None:
 def list_operators(sessions: sessionmaker) -> list[Operator]:
     with sessions() as session:
         return list(session.scalars(select(Operator).order_by(Operator.username)))
+
+
+def recent_events(sessions: sessionmaker, limit: int = 50) -> list[AccountEvent]:
+    """The latest changes to accounts, newest first."""
+    with sessions() as session:
+        return list(session.scalars(select(AccountEvent).order_by(AccountEvent.id.desc()).limit(limit)))

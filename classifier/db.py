@@ -86,6 +86,17 @@ class Operator(Base):
     disabled_at: Mapped[datetime | None]  # None while the account may sign in
 
 
+class AccountEvent(Base):
+    """Append-only: each change to an operator account and who made it, for the auditors."""
+
+    __tablename__ = "account_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    username: Mapped[str] = mapped_column(String(100), index=True)  # the account changed
+    action: Mapped[str] = mapped_column(String(20))  # created, disabled, enabled, password
+    by: Mapped[str] = mapped_column(String(200))  # the admin, the operator themselves, or "manage.py (system user)"
+
+
 class OverrideRecord(Base):
     """Append-only: an operator's confirmation or correction of a prediction."""
 

@@ -87,23 +87,31 @@ ACCOUNT_COMMANDS = ("create-operator", "set-password", "disable-operator", "enab
 
 
 def _change_account(sessions, args: argparse.Namespace) -> int:
+    by = f"manage.py ({_system_user()})"  # who the account events name
     try:
         if args.command == "list-operators":
             print_table(["username", "role", "status"], [[o.username, o.role, "disabled" if o.disabled_at else "active"]
                                                          for o in accounts.list_operators(sessions)])
         elif args.command == "create-operator":
-            accounts.create_operator(sessions, args.username, _new_password(args.username), args.role)
+            accounts.create_operator(sessions, args.username, _new_password(args.username), args.role, by=by)
             print(f"created {args.role} {args.username}")
         elif args.command == "set-password":
-            accounts.update_operator(sessions, args.username, password=_new_password(args.username))
+            accounts.update_operator(sessions, args.username, password=_new_password(args.username), by=by)
             print(f"new password set for {args.username}; their sign-ins have ended")
         else:
             active = args.command == "enable-operator"
-            accounts.update_operator(sessions, args.username, active=active)
+            accounts.update_operator(sessions, args.username, active=active, by=by)
             print(f"{args.username} is {'active' if active else 'disabled'}; their sign-ins have ended")
     except accounts.AccountError as error:
         return fail(error)
     return 0
+
+
+def _system_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment and the uid has no passwd entry
+        return f"uid {os.getuid()}"
 
 
 def _new_password(username: str) -> str:

@@ -333,7 +333,8 @@ def account():
     if form.get("password", "") != form.get("password_again", ""):
         return _own_account_page("Kedua isian kata sandi baru berbeda.", 422)
     try:
-        operator = accounts.update_operator(_db(), current_user.username, password=form.get("password", ""))
+        operator = accounts.update_operator(_db(), current_user.username, password=form.get("password", ""),
+                                            by=current_user.username)
     except accounts.AccountError as error:
         return _own_account_page(FIELD_MESSAGES[error.field], 422)
     login_user(_user(operator))
@@ -458,6 +459,7 @@ def dashboard_chart(name: str):
     return Response(dashboard.chart_svg(name, figures, _registry()), mimetype="image/svg+xml")
 
 
+EVENT_NAMES = {"created": "dibuat", "disabled": "dinonaktifkan", "enabled": "diaktifkan", "password": "kata sandi baru"}
 ACCOUNT_CHANGES = {"disable": ({"active": False}, "dinonaktifkan"), "enable": ({"active": True}, "diaktifkan"),
                    "password": ({}, "mendapat kata sandi baru")}
 
@@ -475,10 +477,12 @@ def admin_operators():
         abort(400)
     try:
         if action == "create":
-            accounts.create_operator(_db(), username, form.get("password", ""), form.get("role", "operator"))
+            accounts.create_operator(_db(), username, form.get("password", ""), form.get("role", "operator"),
+                                     by=current_user.username)
         else:
             change, _ = ACCOUNT_CHANGES[action]
-            changed = accounts.update_operator(_db(), username, **(change or {"password": form.get("password", "")}))
+            changed = accounts.update_operator(_db(), username, **(change or {"password": form.get("password", "")}),
+                                               by=current_user.username)
             if changed.id == current_user.id and changed.disabled_at is None:
                 login_user(_user(changed))  # an admin's own new password keeps this sign-in, as on /account
     except accounts.UnknownOperator:
@@ -493,4 +497,5 @@ def admin_operators():
 def _accounts_page(error: accounts.AccountError | None = None):
     errors = [FIELD_MESSAGES.get(error.field, error.problem)] if error else []
     return render_template("operators/admin_operators.html", operators=accounts.list_operators(_db()), errors=errors,
-                           roles=accounts.ROLES), 422 if error else 200
+                           roles=accounts.ROLES, events=accounts.recent_events(_db()),
+                           event_names=EVENT_NAMES), 422 if error else 200

@@ -325,9 +325,9 @@ def _admin_only() -> None:
 
 
 def _account(change, *args, **kwargs):
-    """An `accounts` change, its refusals as API errors: 404 for an unknown name, else 422."""
+    """An `accounts` change by the signed-in admin, its refusals as API errors: 404 for an unknown name, else 422."""
     try:
-        return change(current_app.extensions["laksa_sessions"], *args, **kwargs)
+        return change(current_app.extensions["laksa_sessions"], *args, **kwargs, by=current_user.username)
     except accounts.AccountError as error:
         status, code = (404, "operator_not_found") if isinstance(error, accounts.UnknownOperator) \
             else (422, "invalid_account")

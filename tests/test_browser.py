@@ -48,7 +48,7 @@ def shift(trained_model_dir, tmp_path_factory):
                          {"LAKSA_SECURE_COOKIES": "0"}) as base:  # plain HTTP on loopback
         engine = make_engine(f"sqlite:///{database}")
         for username, role in (("sari", "operator"), ("dedi", "operator"), ("kepala", "admin")):
-            create_operator(make_sessionmaker(engine), username, PASSWORD, role)
+            create_operator(make_sessionmaker(engine), username, PASSWORD, role, by="test")
         engine.dispose()
         texts, routed = sample_complaints(), []
         for start in range(0, len(texts), 100):

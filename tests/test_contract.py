@@ -33,7 +33,7 @@ def contract_app(trained_model_dir, tmp_path_factory):
     app = create_app({"LAKSA_MODEL_DIR": str(trained_model_dir), "LAKSA_DATABASE_URL": f"sqlite:///{database}",
                       "LAKSA_API_KEYS": API_KEY, "LAKSA_SECRET_KEY": "contract-secret",
                       "LAKSA_LOGIN_RATE": "100000/minute"})  # generated calls without credentials are expected
-    accounts.create_operator(app.extensions["laksa_sessions"], OPERATOR, PASSWORD, "admin")
+    accounts.create_operator(app.extensions["laksa_sessions"], OPERATOR, PASSWORD, "admin", by="test")
     return app
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from classifier.accounts import authenticate, create_operator
-from classifier.db import OverrideRecord, PredictionRecord, ReviewClaim, new_id, utcnow
+from classifier.db import AccountEvent, OverrideRecord, PredictionRecord, ReviewClaim, new_id, utcnow
 from conftest import API_KEY
 
 PASSWORD = "kata-sandi-uji-1"
@@ -18,7 +18,7 @@ PASSWORD = "kata-sandi-uji-1"
 
 def add_operator(app, username: str, role: str = "operator") -> dict:
     """An account, and the basic-auth header that signs in as it."""
-    create_operator(app.extensions["laksa_sessions"], username, PASSWORD, role)
+    create_operator(app.extensions["laksa_sessions"], username, PASSWORD, role, by="test")
     token = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
 
@@ -395,6 +395,7 @@ def test_manage_creates_operators_from_the_environment(database_url, monkeypatch
         from classifier.db import Operator
         with sessions.begin() as session:
             session.execute(Operator.__table__.delete())
+            session.execute(AccountEvent.__table__.delete())
         engine.dispose()
 
 
@@ -437,6 +438,12 @@ def test_admins_disable_enable_and_reset_accounts_and_each_ends_the_sign_ins(app
         refused = client.patch(f"/operators/{username}", json=body, headers=admin)
         assert refused.status_code in (404, 422) and refused.json["fields"][0]["field"] == field, (body, username)
     assert authenticate(sessions, "kepala", PASSWORD).role == "admin"
+    with sessions() as session:  # each change, and who made it, for the auditors; the refused ones left none
+        events = session.execute(select(AccountEvent.username, AccountEvent.action, AccountEvent.by)
+                                 .order_by(AccountEvent.id)).all()
+    assert [tuple(e) for e in events] == [("budi", "created", "test"), ("kepala", "created", "test"),
+                                          ("budi", "disabled", "kepala"), ("budi", "enabled", "kepala"),
+                                          ("budi", "password", "kepala")]
 
 
 def test_manage_disables_enables_lists_and_resets_operators(database_url, monkeypatch, capsys):
@@ -461,7 +468,12 @@ def test_manage_disables_enables_lists_and_resets_operators(database_url, monkey
         assert authenticate(sessions, "kepala", "sandi-baru-env-2") and not authenticate(sessions, "kepala",
                                                                                          "sandi-dari-env-1")
         assert authenticate(sessions, "budi", "sandi-dari-env-1")
+        with sessions() as session:
+            events = session.execute(select(AccountEvent.action, AccountEvent.by).order_by(AccountEvent.id)).all()
+        assert [action for action, _ in events] == ["created", "created", "disabled", "password", "enabled"]
+        assert all(by.startswith("manage.py") for _, by in events)  # and the system user who ran it
     finally:
         with sessions.begin() as session:
             session.execute(Operator.__table__.delete())
+            session.execute(AccountEvent.__table__.delete())
         engine.dispose()

@@ -472,7 +472,8 @@ def test_an_admin_disables_an_account_on_the_page_and_its_open_sign_in_ends(app,
 
     done = change(admin, "budi", "disable")
     assert done.status_code == 302 and done.location == page
-    assert "Nonaktif sejak" in admin.get(page).get_data(as_text=True)
+    listing = admin.get(page).get_data(as_text=True)
+    assert "Nonaktif sejak" in listing and re.search(r"budi</td>\s*<td>dinonaktifkan</td>\s*<td>kepala</td>", listing)
     answer = client.get("/operator/")  # budi's open sign-in ends with the account
     assert answer.status_code == 302 and answer.location.startswith("/operator/login")
     assert sign_in(client, "budi").status_code == 401
