@@ -150,11 +150,13 @@ def test_an_admin_switches_off_an_account_and_its_open_sign_in_ends(shift, brows
     sign_in(dedi, shift, "dedi")
     sign_in(kepala, shift, "kepala")
     kepala.goto(f"{shift}/operator/admin/operators")
-    row = kepala.locator("tr", has_text="dedi")
+    row = kepala.locator("#accounts tr", has_text="dedi")
     row.locator("button", has_text="Nonaktifkan").click()
     kepala.wait_for_url(f"{shift}/operator/admin/operators")
     assert "dedi dinonaktifkan" in kepala.inner_text(".flash")
-    assert "Nonaktif sejak" in kepala.locator("tr", has_text="dedi").inner_text()
+    assert "Nonaktif sejak" in row.inner_text()
+    latest_change = kepala.locator("#account-events tbody tr").first.inner_text()
+    assert "dedi" in latest_change and "dinonaktifkan" in latest_change and "kepala" in latest_change
     kepala.screenshot(path=str(SHOTS / "accounts.png"), full_page=True)
 
     dedi.reload()  # the sign-in dedi had open ends with the account
