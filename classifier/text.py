@@ -118,10 +118,14 @@ def mask_personal(text: str) -> str:
 
 
 def mask_personal_values(value):
-    """`mask_personal` on every string and whole number of a JSON value (keys kept): the metadata an
-    intake system stores beside a complaint can hold the citizen's phone number or NIK too."""
+    """`mask_personal` on every key, string and whole number of a JSON value: the metadata an intake
+    system stores beside a complaint can hold the citizen's phone number or NIK too, even as a key
+    (`{"081234567890": "pelapor"}`)."""
     if isinstance(value, dict):
-        return {key: mask_personal_values(item) for key, item in value.items()}
+        masked = {}
+        for key, item in value.items():
+            masked[_unused_key(masked, mask_personal_values(key))] = mask_personal_values(item)
+        return masked
     if isinstance(value, list):
         return [mask_personal_values(item) for item in value]
     if isinstance(value, float) and value.is_integer():  # how some encoders write a phone: 6281234567890.0
@@ -132,6 +136,16 @@ def mask_personal_values(value):
         return value
     masked = mask_personal(written).strip()
     return value if masked == written.strip() else masked
+
+
+def _unused_key(taken: dict, key: str) -> str:
+    """`key`, numbered when masking made it equal to an earlier one (two phone numbers as keys), so
+    that no value is dropped."""
+    name, n = key, 1
+    while name in taken:
+        n += 1
+        name = f"{key} ({n})"
+    return name
 
 
 class TextNormalizer:

@@ -75,6 +75,14 @@ def test_metadata_numbers_are_masked_however_the_json_types_them():
                                               "baru": True}
 
 
+def test_metadata_keys_are_masked_and_none_is_lost_when_two_mask_alike():
+    metadata = {"081234567890": "pelapor", "0857-1111-2222": "saksi", "hp": 1, "nik 3671012304560001": {"rt": 3}}
+    masked = mask_personal_values(metadata)
+    assert list(masked.values()) == ["pelapor", "saksi", 1, {"rt": 3}]
+    assert list(masked)[:3] == [PHONE_TOKEN, f"{PHONE_TOKEN} (2)", "hp"]
+    assert list(masked)[3].split() == ["nik", NIK_TOKEN]
+
+
 def test_upstream_masks_map_to_the_same_tokens(normalizer):
     assert normalizer.clean("nomor [TELP] atau [EMAIL]") == f"nomor {PHONE_TOKEN} atau {EMAIL_TOKEN}"
 
