@@ -24,6 +24,7 @@ CRAFTED = {  # name -> (prefix, unit repeated to the length)
     "account word, digit run": ("rek ", "1 "),
     "spaced-dash digit groups": ("0812 - ", "12 - "),
     "digit groups, mixed separators": ("(+62) ", "3671 / 01\u2013"),
+    "digit words, one short of a number": ("", "nol satu dua tiga empat lima enam, "),
 }
 
 

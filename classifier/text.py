@@ -54,6 +54,12 @@ _NIK = re.compile(r"(?<!\d)(?:\d{16}|" + "|".join(
 _TAX_NUMBER = re.compile(rf"(?<!\d)(?:\d{{2}}\.\d{{3}}\.\d{{3}}\.\d[.-]\d{{3}}\.\d{{3}}"
                          rf"|\d{{2}}{_SEP}?\d{{2}}(?:{_SEP}?\d{{3}}){{3}}{_SEP}?\d{{4}}{_SEP}?\d)(?!\d)")
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
+# A number read out digit by digit ("nol delapan satu dua ...", as a voice or chat channel writes it):
+# eight digit words or more, so that "dua tiga hari" and other counts stay, and digits in figures
+# left to the patterns above ("gang 1, 2, 3, 4, 5, 6, 7, 8" lists lanes).
+_DIGIT = r"(?:nol|kosong|satu|dua|tiga|empat|lima|enam|tujuh|delapan|sembilan)"
+# The look-ahead on the words' first letters halves the time on a text without one.
+_SPELLED_NUMBER = re.compile(rf"\b(?=[deklnst]){_DIGIT}(?:[\s,.-]{{1,3}}{_DIGIT}){{7,}}\b", re.IGNORECASE)
 # A bank account after its word, whatever its grouping: "rek BNI 0123 4567 89".
 _ACCOUNT = re.compile(r"(\b(?:no\.?\s*)?rek(?:ening)?\b\.?[^\d\n]{0,20})\d(?:[\s.-]?\d){5,}", re.IGNORECASE)
 # Cheap tests that let most texts skip the costlier patterns above.
@@ -114,7 +120,7 @@ def mask_personal(text: str) -> str:
         text = _PHONE.sub(f" {PHONE_TOKEN} ", text)
         text = _ACCOUNT.sub(rf"\1 {NUMBER_TOKEN} ", text)
         text = _LONG_NUMBER.sub(f" {NUMBER_TOKEN} ", text)
-    return text
+    return _SPELLED_NUMBER.sub(f" {NUMBER_TOKEN} ", text)
 
 
 def mask_personal_values(value):

@@ -55,6 +55,21 @@ def test_personal_numbers_and_addresses_are_masked(raw, token):
     assert not any(ch.isdigit() for ch in masked.replace(token, ""))  # nothing of the number is left
 
 
+@pytest.mark.parametrize("raw", ["hubungi nol delapan satu dua tiga empat lima enam tujuh delapan ya",
+                                 "WA Kosong Delapan Lima Tujuh, satu satu dua dua, tiga tiga empat empat"])
+def test_numbers_read_out_digit_by_digit_are_masked(raw):
+    masked = mask_personal(raw)
+    assert NUMBER_TOKEN in masked
+    assert not any(word in masked.lower().split() for word in ("delapan", "tujuh", "enam"))
+
+
+@pytest.mark.parametrize("raw", ["sudah dua tiga hari lampu mati", "rumah nomor satu sampai lima kebanjiran",
+                                 "satu dua tiga empat lima enam tujuh orang sakit",  # seven: a count, not an id
+                                 "PJU padam di gang 1, 2, 3, 4, 5, 6, 7, 8 dan 9"])
+def test_counts_in_words_are_kept(raw):
+    assert mask_personal(raw) == raw
+
+
 def test_short_numbers_such_as_rt_rw_and_house_numbers_are_kept():
     assert mask_personal("RT 03 RW 05 no. 12") == "RT 03 RW 05 no. 12"
 
