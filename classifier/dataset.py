@@ -42,28 +42,34 @@ def _read_csv(path: Path) -> pd.DataFrame:
         line = raw[: error.start].count(b"\n") + 1
         raise DataError(f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8",
                         file=str(path), row=line) from None
-    _check_field_counts(text, path)
-    try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"not a readable CSV: {error}", file=str(path)) from None
+    header, *rows = _records(text, path)
+    return pd.DataFrame(rows, columns=header, dtype=str)
 
 
-def _check_field_counts(text: str, path: Path) -> None:
-    """Refuse a row with more or fewer fields than the header: pandas pads a short row with empty
-    values, and reads a comma at the end of every row as an index column that shifts the others."""
+def _records(text: str, path: Path) -> list[list[str]]:
+    """The header and rows of a CSV text, read once. A row with more or fewer fields than the header is
+    refused: pandas padded a short row with empty values, and read a comma at the end of every row as
+    an index column that shifted the others."""
     records = (fields for fields in csv.reader(io.StringIO(text)) if fields)  # blank lines are not rows
-    header, row = next(records, []), 1
+    header = next(records, None)
+    if header is None:
+        raise DataError("empty file: no header row", file=str(path))
     if len(header) == 1 and ";" in header[0]:  # what a spreadsheet with Indonesian settings saves
         raise DataError("the header is separated by ';', not ','; save the file as comma-separated CSV",
                         file=str(path), row=1)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError(f"column(s) {', '.join(repeated)} appear more than once in the header", file=str(path), row=1)
+    out, row = [header], 1
     try:
         for row, fields in enumerate(records, start=2):
             if len(fields) != len(header):
                 raise DataError(f"{len(fields)} fields where the header has {len(header)}", file=str(path), row=row)
+            out.append(fields)
     except csv.Error as error:  # e.g. a line break inside a field that is not quoted
         raise DataError(f"not a readable CSV ({error}); quote fields that hold line breaks", file=str(path),
                         row=row + 1) from None
+    return out
 
 
 def load_labelled(path: Path | str, columns: dict[str, str] | None = None, registry: Registry | None = None,

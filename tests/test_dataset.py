@@ -51,6 +51,19 @@ def test_an_unquoted_line_break_inside_a_field_names_the_row(tmp_path):
     assert "row 3" in str(error.value)
 
 
+def test_an_empty_file_and_a_repeated_column_name_are_named(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match="empty file") as error:
+        load_labelled(empty)
+    assert str(empty) in str(error.value)
+    # Two "text" columns: which one is the complaint? (pandas read the first and renamed the second)
+    twice = write_csv(tmp_path / "twice.csv", "id,text,category,opd,text", ["1,jalan rusak,jalan_rusak,DPUPR,x"])
+    with pytest.raises(DataError, match="text appear more than once") as error:
+        load_labelled(twice)
+    assert "row 1" in str(error.value)
+
+
 def test_bad_date_is_refused(tmp_path):
     path = write_csv(tmp_path / "d.csv", HEADER, ["1,jalan rusak,jalan_rusak,DPUPR,kemarin"])
     with pytest.raises(DataError, match="row 2.*created_at"):
